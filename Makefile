@@ -1,0 +1,37 @@
+# pixelfade_fast: `make demo` runs the main job on the bundled default, `make test` runs the test suite.
+# Both create .venv on first use (Python 3.11, CPU build of torch from pip) and install the package into it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+STAMP := $(VENV)/.pixelfade-installed
+BUILD_INPUTS := setup.py pyproject.toml $(wildcard build_flags.json csrc/*.h csrc/*.cpp csrc/*/*.cpp csrc/*/*.cu csrc/*/*.cuh csrc/*.cu)
+
+.PHONY: install test test-python cuda-check demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): $(BUILD_INPUTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)" ninja
+	$(PY) -m pip install --quiet --no-build-isolation -e ".[test]"
+	touch $@
+
+test: install test-python cuda-check
+
+test-python: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+cuda-check:
+	bash scripts/cuda_compile_check.sh $(PY)
+
+demo: install
+	$(PY) -m pixelfade_fast.demo
+
+bench: install
+	$(PY) bench/bench_ops.py
+
+clean:
+	rm -rf build *.egg-info pixelfade_fast/_C*.so

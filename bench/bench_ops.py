@@ -1,0 +1,175 @@
+"""Benchmark of fade_step_: each backend against unfused eager and torch.compile baselines, and a copy.
+
+Bandwidth is counted from the minimal bytes of a step in which every image does CO and PRO (the init phase):
+read xp, mom, grad and write xp, mom = 5 float32 values = 20 bytes per element. The copy row moves the same
+number of bytes (a copy of 2.5 float32 values per element), measured in the same run, so `frac_of_copy` is the
+fraction of the bandwidth this device actually reaches.
+
+Baselines:
+  eager_reference      pixelfade_fast.reference.fade_step_ (computes Philox with torch integer ops each step)
+  eager_stored_noise   the same step with η and the mask ids precomputed once and read each step (what an
+                       unfused loop that stores its noise does, like the authors' code)
+  compiled_*           torch.compile of the above
+
+    python bench/bench_ops.py --device cuda --batches 1 16 64 256 512 --out bench/results/ops_h200.csv
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import pixelfade_fast as pf
+from pixelfade_fast import reference
+
+BYTES_PER_ELEMENT = 20
+
+
+def stored_noise_step(xp, mom, grad, do_co, do_pro, beta, mask_idx, noise, mask_ids, lo, hi, alpha: float):
+    """An unfused PixelFade step (l1mean) with η and the mask ids read from memory."""
+    per_image = (-1, 1, 1, 1)
+    norm = grad.abs().flatten(1).mean(1).clamp_min(1e-12).reshape(per_image)
+    co = do_co.reshape(per_image)
+    mom.copy_(torch.where(co, alpha * mom + grad / norm, mom))
+    stepped = torch.where(co, xp - beta.reshape(per_image) * mom, xp)
+    replace = do_pro.reshape(per_image) & (mask_ids == mask_idx.reshape(per_image).to(mask_ids.dtype))
+    replaced = torch.where(replace, noise, stepped)
+    xp.copy_(torch.maximum(torch.minimum(replaced, hi.reshape(1, -1, 1, 1)), lo.reshape(1, -1, 1, 1)))
+
+
+def timer(device: torch.device, fn, warmup: int, reps: int) -> float:
+    """Median milliseconds of ``fn()`` (device events on CUDA, perf_counter on CPU) after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        for _ in range(reps):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            samples.append(start.elapsed_time(end))
+    else:
+        for _ in range(reps):
+            begin = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - begin) * 1e3)
+    return statistics.median(samples)
+
+
+def make_inputs(batch: int, shape: tuple[int, int, int], device: torch.device, seed: int):
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    full = (batch, *shape)
+    xp = torch.randn(full, generator=generator).to(device)
+    mom = torch.randn(full, generator=generator).to(device)
+    grad = torch.randn(full, generator=generator).to(device)
+    keys = reference.derive_keys(seed, range(batch)).to(device)
+    flags = dict(do_co=torch.ones(batch, dtype=torch.bool, device=device),
+                 do_pro=torch.ones(batch, dtype=torch.bool, device=device),
+                 beta=torch.full((batch,), 0.01, device=device),
+                 mask_idx=torch.randint(0, 5, (batch,), generator=generator, dtype=torch.int32).to(device))
+    lo = torch.full((shape[0],), -2.2, device=device)
+    hi = torch.full((shape[0],), 2.7, device=device)
+    return xp, mom, grad, keys, flags, lo, hi
+
+
+def candidates(device: torch.device, batch: int, shape, seed: int, compile_baselines: bool):
+    """(name, callable) pairs for every implementation that can run on ``device``."""
+    xp, mom, grad, keys, flags, lo, hi = make_inputs(batch, shape, device, seed)
+    step_args = (xp, mom, grad, flags["do_co"], flags["do_pro"], flags["beta"], flags["mask_idx"], keys, lo, hi,
+                 0.6, 5, "l1mean", False)
+    out = []
+    for name, status in pf.backends().items():
+        usable = status.cuda if device.type == "cuda" else status.cpu
+        if name == "triton" and device.type != "cuda":
+            usable = False  # the interpreter is a test tool, not a benchmark
+        if usable:
+            out.append((name, lambda name=name: pf.ops.fade_step_(*step_args, backend=name)))
+    noise = reference.fade_noise(keys, shape)
+    mask_ids = reference.fade_mask_ids(keys, shape, 5, False)
+    stored_args = (xp, mom, grad, flags["do_co"], flags["do_pro"], flags["beta"], flags["mask_idx"], noise,
+                   mask_ids, lo, hi, 0.6)
+    out.append(("eager_reference", lambda: reference.fade_step_(*step_args)))
+    out.append(("eager_stored_noise", lambda: stored_noise_step(*stored_args)))
+    if compile_baselines:
+        compiled_stored = torch.compile(stored_noise_step, dynamic=False)
+        compiled_reference = torch.compile(reference.fade_step_, dynamic=False)
+        out.append(("compiled_stored_noise", lambda: compiled_stored(*stored_args)))
+        out.append(("compiled_reference", lambda: compiled_reference(*step_args)))
+    copy_src = torch.randn(int(2.5 * xp.numel()), device=device)
+    copy_dst = torch.empty_like(copy_src)
+    out.append(("copy", lambda: copy_dst.copy_(copy_src)))
+    return out
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"cpu:{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
+
+
+def triton_version() -> str:
+    try:
+        import triton
+
+        return triton.__version__
+    except ImportError:
+        return "absent"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64, 256, 512])
+    parser.add_argument("--shape", type=int, nargs=3, default=[3, 256, 128], metavar=("C", "H", "W"))
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baselines")
+    parser.add_argument("--out", type=Path, help="CSV file to write (default: print only)")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    shape = tuple(args.shape)
+    meta = {"device": device_name(device), "torch": torch.__version__, "triton": triton_version(),
+            "date": datetime.date.today().isoformat()}
+    rows = []
+    for batch in args.batches:
+        timings = {}
+        for name, fn in candidates(device, batch, shape, seed=batch, compile_baselines=not args.no_compile):
+            try:
+                timings[name] = timer(device, fn, args.warmup, args.reps)
+            except Exception as error:  # a baseline that fails to compile is reported, not fatal
+                print(f"B={batch} {name}: failed ({type(error).__name__}: {error})", file=sys.stderr)
+        elements = batch * shape[0] * shape[1] * shape[2]
+        gbps = {name: BYTES_PER_ELEMENT * elements / (ms * 1e-3) / 1e9 for name, ms in timings.items()}
+        for name, ms in timings.items():
+            row = dict(meta, impl=name, batch=batch, shape="x".join(map(str, shape)), time_ms=round(ms, 5),
+                       gbps=round(gbps[name], 2), frac_of_copy=round(gbps[name] / gbps["copy"], 4))
+            for baseline in ("eager_reference", "eager_stored_noise", "compiled_stored_noise", "compiled_reference"):
+                if baseline in timings:
+                    row[f"speedup_vs_{baseline}"] = round(timings[baseline] / ms, 3)
+            rows.append(row)
+            print(f"B={batch:4d} {name:24s} {ms:10.4f} ms {gbps[name]:9.1f} GB/s {row['frac_of_copy']:7.1%} of copy",
+                  flush=True)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        fields = list(dict.fromkeys(key for row in rows for key in row))
+        with open(args.out, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

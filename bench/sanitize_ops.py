@@ -1,0 +1,37 @@
+"""Runs every CUDA op of every fast backend once on small odd-shaped inputs, for compute-sanitizer to watch.
+
+    compute-sanitizer --tool memcheck --error-exitcode 9 python bench/sanitize_ops.py
+"""
+import torch
+
+import pixelfade_fast as pf
+from pixelfade_fast import reference
+
+
+def main() -> None:
+    device = torch.device("cuda")
+    for backend, status in pf.backends().items():
+        if backend == "reference" or not status.cuda:
+            continue
+        for batch, shape in ((1, (3, 7, 5)), (5, (3, 33, 17)), (3, (3, 64, 32))):
+            keys = reference.derive_keys(batch, range(batch)).to(device)
+            xp = torch.randn(batch, *shape, device=device)
+            mom = torch.randn_like(xp)
+            grad = torch.randn_like(xp)
+            do_co = torch.arange(batch, device=device) % 2 == 0
+            do_pro = torch.arange(batch, device=device) % 3 != 1
+            beta = torch.full((batch,), 0.01, device=device)
+            mask_idx = torch.arange(batch, device=device, dtype=torch.int32) % 5
+            lo, hi = torch.full((3,), -2.0, device=device), torch.full((3,), 2.0, device=device)
+            for norm in ("l1mean", "l2sq"):
+                for pixel_masks in (False, True):
+                    pf.ops.fade_step_(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, 0.6, 5, norm,
+                                      pixel_masks, backend=backend)
+                    pf.ops.fade_mask_ids(keys, shape, 5, pixel_masks, backend=backend)
+            pf.ops.fade_noise(keys, shape, backend=backend)
+        torch.cuda.synchronize()
+        print(f"{backend}: ran every op")
+
+
+if __name__ == "__main__":
+    main()

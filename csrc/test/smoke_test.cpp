@@ -1,0 +1,137 @@
+// C++ smoke test of the pixelfade library (run by ctest): calls the ops through the dispatcher, as a libtorch
+// user would, and checks them against known answers and independent ATen computations.
+//
+// usage: pixelfade_smoke_test --philox KEY INDEX W0 W1 W2 W3 [--philox ...] --noise KEY NORMAL MASK_ID_5
+//   --philox: Philox4x32-10 words of (KEY, INDEX) (decimal uint64 / uint32);
+//   --noise:  η and the 5-mask id at element 0 for noise/mask key KEY (from ../shared/rng_vectors.json).
+#include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/util/Exception.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "build_info.h"
+
+namespace {
+
+int failures = 0;
+
+void expect(bool ok, const std::string& what) {
+  std::cout << (ok ? "  ok    " : "  FAIL  ") << what << "\n";
+  if (!ok) {
+    ++failures;
+  }
+}
+
+int64_t key_bits(const std::string& decimal) {
+  return static_cast<int64_t>(std::stoull(decimal));  // uint64 bits carried in int64, as the ops expect
+}
+
+using PhiloxWordsOp = at::Tensor(const at::Tensor&, const at::Tensor&);
+using FadeNoiseOp = at::Tensor(const at::Tensor&, c10::SymIntArrayRef);
+using FadeMaskIdsOp = at::Tensor(const at::Tensor&, c10::SymIntArrayRef, int64_t, bool);
+using FadeStepOp = void(at::Tensor&, at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                        const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                        double, int64_t, c10::string_view, bool);
+
+template <typename Signature>
+c10::TypedOperatorHandle<Signature> find_op(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
+}
+
+void check_philox(const std::vector<std::string>& v) {
+  const at::Tensor key = at::tensor({key_bits(v[0])}, at::kLong);
+  const at::Tensor index = at::tensor({key_bits(v[1])}, at::kLong);
+  const at::Tensor words = find_op<PhiloxWordsOp>("pixelfade::philox_words").call(key, index);
+  bool same = words.sizes() == c10::IntArrayRef({1, 4});
+  for (int j = 0; same && j < 4; ++j) {
+    same = words[0][j].item<int64_t>() == std::stoll(v[2 + j]);
+  }
+  expect(same, "philox_words(" + v[0] + ", " + v[1] + ") matches the known answer");
+}
+
+void check_noise(const std::vector<std::string>& v) {
+  const at::Tensor keys = at::tensor({key_bits(v[0]), key_bits(v[0])}, at::kLong).reshape({1, 2});
+  const std::vector<c10::SymInt> shape{c10::SymInt(1), c10::SymInt(1), c10::SymInt(1)};
+  const at::Tensor noise = find_op<FadeNoiseOp>("pixelfade::fade_noise").call(keys, shape);
+  expect(noise.sizes() == c10::IntArrayRef({1, 1, 1, 1}) && noise.scalar_type() == at::kFloat &&
+             std::abs(noise.item<float>() - std::stod(v[1])) <= 1e-6,
+         "fade_noise at element 0 matches the known η");
+  const at::Tensor ids = find_op<FadeMaskIdsOp>("pixelfade::fade_mask_ids").call(keys, shape, 5, false);
+  expect(ids.scalar_type() == at::kByte && ids.item<uint8_t>() == std::stoi(v[2]),
+         "fade_mask_ids at element 0 matches the known 5-mask id");
+}
+
+// Image 0: CO only (mom checked against an ATen computation of the update); image 1: PRO only, zero gradient.
+void check_fade_step() {
+  const auto fade_step = find_op<FadeStepOp>("pixelfade::fade_step_");
+  at::manual_seed(0);
+  const int64_t batch = 2, channels = 3;
+  at::Tensor xp = at::randn({batch, channels, 7, 5}) * 4;
+  at::Tensor mom = at::randn_like(xp);
+  at::Tensor grad = at::randn_like(xp);
+  grad[1].zero_();
+  const at::Tensor mom_before = mom.clone();
+  const at::Tensor do_co = at::tensor({1, 0}).to(at::kBool);
+  const at::Tensor do_pro = at::tensor({0, 1}).to(at::kBool);
+  const at::Tensor beta = at::full({batch}, 0.5f);
+  const at::Tensor mask_idx = at::zeros({batch}, at::kInt);
+  const at::Tensor keys = at::tensor({int64_t{11}, int64_t{12}, int64_t{-3}, int64_t{-4}}, at::kLong).reshape({2, 2});
+  const at::Tensor lo = at::tensor({-1.0f, -0.5f, -2.0f});
+  const at::Tensor hi = at::tensor({1.0f, 0.5f, 2.0f});
+  const double alpha = 0.6;
+  const int64_t num_masks = 5;
+  const c10::string_view norm = "l1mean";
+  fade_step.call(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm, true);
+
+  const at::Tensor expected_mom0 = alpha * mom_before[0] + grad[0] / grad[0].abs().mean();
+  expect(at::allclose(mom[0], expected_mom0, 1e-5, 1e-6), "fade_step_ CO updates mom as alpha*mom + G/mean|G|");
+  expect(at::equal(mom[1], mom_before[1]), "fade_step_ leaves mom alone without CO");
+  const at::Tensor lo_b = lo.reshape({1, channels, 1, 1});
+  const at::Tensor hi_b = hi.reshape({1, channels, 1, 1});
+  expect(at::all(xp >= lo_b).item<bool>() && at::all(xp <= hi_b).item<bool>(), "fade_step_ clamps xp to [lo, hi]");
+  expect(!at::any(at::isnan(xp)).item<bool>() && !at::any(at::isnan(mom)).item<bool>(), "fade_step_ makes no NaN");
+
+  bool named_argument = false;
+  try {
+    fade_step.call(xp, mom, grad, do_co, do_pro, beta.to(at::kDouble), mask_idx, keys, lo, hi, alpha, num_masks, norm,
+                   true);
+  } catch (const c10::TypeError& error) {
+    named_argument = std::string(error.what_without_backtrace()).find("beta") != std::string::npos;
+  }
+  expect(named_argument, "fade_step_ rejects a float64 beta with a TypeError naming beta");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const pixelfade::BuildInfo info = pixelfade::build_info();
+  std::cout << "pixelfade smoke test: torch " << info.torch_version << ", OpenMP " << (info.openmp ? "yes" : "no")
+            << ", CUDA " << (info.cuda ? info.cuda_version : "no") << "\n";
+  int philox_vectors = 0;
+  bool noise_vector = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--philox" && i + 6 < argc) {
+      check_philox(std::vector<std::string>(argv + i + 1, argv + i + 7));
+      i += 6;
+      ++philox_vectors;
+    } else if (flag == "--noise" && i + 3 < argc) {
+      check_noise(std::vector<std::string>(argv + i + 1, argv + i + 4));
+      i += 3;
+      noise_vector = true;
+    } else {
+      std::cerr << "unknown or incomplete argument '" << flag << "' (see the usage at the top of smoke_test.cpp)\n";
+      return 2;
+    }
+  }
+  expect(philox_vectors >= 2 && noise_vector, "at least two --philox vectors and one --noise vector were given");
+  check_fade_step();
+  std::cout << (failures == 0 ? "all checks passed" : std::to_string(failures) + " check(s) failed") << "\n";
+  return failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,15 @@
+"""pixelfade_fast: fast PixelFade protection of pedestrian image galleries.
+
+    from pixelfade_fast import FadeConfig, protect
+    result = protect(model, images)            # images: float [N, 3, H, W] in [0, 1]
+    result.images, result.final_loss, result.met_epsilon
+"""
+from . import ops, reference
+from ._backend import backends
+from .config import FadeConfig
+from .engine import ProtectResult, protect
+from .schedules import Schedule, StepFlags
+
+__version__ = "0.1.0"
+
+__all__ = ["FadeConfig", "ProtectResult", "Schedule", "StepFlags", "backends", "ops", "protect", "reference"]

@@ -1,0 +1,110 @@
+"""FadeConfig: every knob of PixelFade, with the paper's defaults (Sec. 4.1.4) and validation."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+from .reference.ops import NORMS
+
+SCHEDULES = ("paper", "released")
+MASK_GRANULARITIES = ("element", "pixel")
+CLAMPS = ("pixel", "data")
+
+
+def _check_int(name: str, value, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"FadeConfig.{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        allowed = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"FadeConfig.{name} must be in {allowed}, got {value}")
+
+
+def _check_float(name: str, value, low: float, high: float | None = None, *, low_open: bool = False,
+                 high_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ValueError(f"FadeConfig.{name} must be a finite number, got {value!r}")
+    too_low = value <= low if low_open else value < low
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high or value in (float("inf"), float("-inf")):
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        allowed = f"{left}{low}, {high}{right}" if high is not None else f"{'>' if low_open else '>='} {low}"
+        raise ValueError(f"FadeConfig.{name} must be in {allowed}, got {value}")
+
+
+def _check_choice(name: str, value, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"FadeConfig.{name} must be one of {choices}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class FadeConfig:
+    """PixelFade hyper-parameters. Defaults follow the paper (T=100, 5 init and 5 final steps, I=5, ε=0.03, α=0.6,
+    β=0.01) and the authors' released code where the paper is silent (l1mean normaliser, element masks).
+
+    steps: T, protection steps.                      init_steps: T_init, CO+PRO warm-up steps.
+    final_steps: T_final, CO-only closing steps.     num_masks: I, disjoint replacement masks (1..255).
+    epsilon: ε, per-image feature-loss threshold.    alpha: momentum decay α in [0, 1).
+    beta: CO step size β.                            beta_unsat: β used by `released` when the batch is above ε.
+    schedule: "paper" (per image) or "released" (the authors' code: one decision per batch).
+    norm: gradient normaliser, "l1mean" (mean |G|, released code) or "l2sq" (sum G², paper Eq. 3).
+    masks: "element" (each value its own mask id) or "pixel" (all channels of a pixel share one).
+    clamp: "pixel" (every image stays a valid [0,1] image) or "data" (batch min/max of x, released code).
+    feature_norm: L2-normalise features before the loss.
+    finish_steps: extra CO-only steps after T, applied only to images still at or above ε (bounded, on device).
+    quantize: round to the 8-bit pixel grid during the CO-only steps, so a saved PNG is the image whose loss was
+        measured.
+    """
+
+    steps: int = 100
+    init_steps: int = 5
+    final_steps: int = 5
+    num_masks: int = 5
+    epsilon: float = 0.03
+    alpha: float = 0.6
+    beta: float = 0.01
+    beta_unsat: float = 0.04
+    schedule: str = "paper"
+    norm: str = "l1mean"
+    masks: str = "element"
+    clamp: str = "pixel"
+    feature_norm: bool = False
+    finish_steps: int = 0
+    quantize: bool = False
+
+    def __post_init__(self) -> None:
+        _check_int("steps", self.steps, 1)
+        _check_int("init_steps", self.init_steps, 0, self.steps)
+        _check_int("final_steps", self.final_steps, 0, self.steps - self.init_steps)
+        _check_int("num_masks", self.num_masks, 1, 255)
+        _check_int("finish_steps", self.finish_steps, 0, 10_000)
+        _check_float("epsilon", self.epsilon, 0.0, low_open=True)
+        _check_float("alpha", self.alpha, 0.0, 1.0, high_open=True)
+        _check_float("beta", self.beta, 0.0, low_open=True)
+        _check_float("beta_unsat", self.beta_unsat, 0.0, low_open=True)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("norm", self.norm, NORMS)
+        _check_choice("masks", self.masks, MASK_GRANULARITIES)
+        _check_choice("clamp", self.clamp, CLAMPS)
+        for flag in ("feature_norm", "quantize"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"FadeConfig.{flag} must be True or False, got {getattr(self, flag)!r}")
+
+    @property
+    def pixel_masks(self) -> bool:
+        return self.masks == "pixel"
+
+    @property
+    def total_steps(self) -> int:
+        """Steps the loop runs: T plus the bounded finishing steps."""
+        return self.steps + self.finish_steps
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def config_hash(self) -> str:
+        """Short stable hash of the settings (written to manifests; never includes the seed)."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,233 @@
+"""PixelFade ablations of the paper (Table 3, Table 4, Fig. 4) on the engine's own loop.
+
+Each variant runs ``engine.fade_loop`` (the same Schedule, per-image loss and batching as ``protect``) with a
+different step function written in plain torch ops:
+  - ``fade_towards``: PRO replaces the masked elements with a given objective image instead of η. With the
+    objective η it *is* PixelFade (tests check it against ``protect`` with the reference backend); the
+    other-identity, zero, contrastive and noise-interpolation objectives derive from it.
+  - ``random_perturb``: where the schedule would replace, add fresh Gaussian noise of amplitude a instead.
+  - ``l1_to_noise``: no replacement; every step is a CO step on L_f + w·mean|x^p - η|.
+All work in the model's normalised space, like PixelFade; inputs and outputs are pixels in [0, 1].
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from ..config import FadeConfig
+from ..engine import (DEFAULT_BATCH, PixelQuantizer, check_images, check_uids, fade_loop, features_of, frozen,
+                      normalisation)
+from ..reference import derive_keys, fade_mask_ids, fade_noise
+from ..reference.ops import NORM_FLOOR
+from ..reference.rng import splitmix64_int
+
+# make_step(batch, pixels, x, keys, mean, std) -> the step function fade_loop calls once per step on this batch
+# (batch: the batch's slice of the image set; pixels / x: its images in pixel / normalised space)
+StepFactory = Callable[..., Callable[..., None]]
+# objective(batch, pixels, x, keys, mean, std) -> the batch's objective image in normalised space
+ObjectiveFn = Callable[..., torch.Tensor]
+SPACES = ("pixel", "normalised")
+
+
+def _per_image(x: torch.Tensor) -> tuple[int, ...]:
+    return (x.shape[0],) + (1,) * (x.dim() - 1)
+
+
+def _constraint_op_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: torch.Tensor, beta: torch.Tensor,
+                   alpha: float, norm: str) -> None:
+    """CO in place, as in reference.fade_step_: m_i = α m_i + G_i / n_i ; x_i -= β_i m_i where do_co[i]."""
+    per_image = _per_image(xp)
+    flat = grad.reshape(xp.shape[0], -1)
+    normaliser = flat.abs().mean(dim=1) if norm == "l1mean" else flat.square().sum(dim=1)
+    normaliser = normaliser.clamp_min(NORM_FLOOR).reshape(per_image)
+    co = do_co.reshape(per_image)
+    mom.copy_(torch.where(co, alpha * mom + grad / normaliser, mom))
+    xp.copy_(torch.where(co, xp - beta.to(xp.dtype).reshape(per_image) * mom, xp))
+
+
+def _clamp_(xp: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> None:
+    """Per-channel clamp to [lo_c, hi_c] in place."""
+    channel = (1, -1) + (1,) * (xp.dim() - 2)
+    xp.copy_(torch.maximum(torch.minimum(xp, hi.to(xp.dtype).reshape(channel)), lo.to(xp.dtype).reshape(channel)))
+
+
+def _run(model: nn.Module, images: torch.Tensor, config: FadeConfig | None, seed: int,
+         uids: Sequence[int] | None, batch_size: int | None, make_step: StepFactory) -> torch.Tensor:
+    """``protect``'s batching and set-up around engine.fade_loop with the step that ``make_step`` builds."""
+    config = config or FadeConfig()
+    if not isinstance(config, FadeConfig):
+        raise TypeError(f"config must be a FadeConfig, got {type(config).__name__}")
+    check_images(images, model)
+    count, channels, device = images.shape[0], images.shape[1], images.device
+    keys = derive_keys(int(seed), check_uids(uids, count)).to(device)
+    mean, std = normalisation(model, channels, device)
+    mean4, std4 = mean.reshape(1, -1, 1, 1), std.reshape(1, -1, 1, 1)
+    quantizer = PixelQuantizer(mean, std) if config.quantize else None
+    batch_size = batch_size or DEFAULT_BATCH.get(device.type, 16)
+    protected = torch.empty(images.shape, dtype=torch.float32, device=device)
+    with frozen(model):
+        def features(x: torch.Tensor) -> torch.Tensor:
+            out = features_of(model(x))
+            return torch.nn.functional.normalize(out.float(), dim=1) if config.feature_norm else out
+
+        for first in range(0, count, batch_size):
+            batch = slice(first, first + batch_size)
+            pixels = images[batch].float()
+            x = (pixels - mean4) / std4
+            with torch.no_grad():
+                target = features(x).float()
+            if config.clamp == "pixel":
+                lo, hi = -mean / std, (1.0 - mean) / std
+            else:
+                lo, hi = x.min().expand(channels).float(), x.max().expand(channels).float()
+            step = make_step(batch, pixels, x, keys[batch], mean4, std4)
+            xp, _ = fade_loop(features, x, target, keys[batch], lo.contiguous(), hi.contiguous(), config, step,
+                              quantizer)
+            protected[batch] = (xp * std4 + mean4).clamp_(0.0, 1.0)
+    return protected.to(images.dtype)
+
+
+def _fade_objective(model, images, objective: ObjectiveFn, config, seed, uids, batch_size) -> torch.Tensor:
+    cfg = config or FadeConfig()
+
+    def make_step(batch, pixels, x, keys, mean, std):
+        goal = objective(batch, pixels, x, keys, mean, std).to(x.dtype).expand_as(x)
+        mask_ids = fade_mask_ids(keys, x.shape[1:], cfg.num_masks, cfg.pixel_masks).to(torch.int32)
+
+        def step(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys_, lo, hi, alpha, num_masks, norm, pixel_masks):
+            _constraint_op_(xp, mom, grad, do_co, beta, alpha, norm)
+            per_image = _per_image(xp)
+            replace = do_pro.reshape(per_image) & (mask_ids == mask_idx.to(torch.int32).reshape(per_image))
+            xp.copy_(torch.where(replace, goal, xp))
+            _clamp_(xp, lo, hi)
+        return step
+
+    return _run(model, images, cfg, seed, uids, batch_size, make_step)
+
+
+def fade_towards(model: nn.Module, images: torch.Tensor, objective: torch.Tensor, config: FadeConfig | None = None,
+                 seed: int = 0, *, space: str = "pixel", uids: Sequence[int] | None = None,
+                 batch_size: int | None = None) -> torch.Tensor:
+    """PixelFade whose PRO writes ``objective`` (same shape as images) into the masked elements instead of η.
+
+    space: "pixel" (objective in pixel units; values outside [0, 1] are allowed, the step's clamp applies as
+    for η) or "normalised" (the model's input space, where η lives). seed and uids fix the masks exactly as in
+    ``protect``, so ``fade_towards(m, x, fade_noise(keys, ...), space="normalised")`` equals ``protect``.
+    """
+    if space not in SPACES:
+        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+    if not isinstance(objective, torch.Tensor) or objective.shape != images.shape:
+        got = list(objective.shape) if isinstance(objective, torch.Tensor) else type(objective).__name__
+        raise ValueError(f"objective must be a tensor of the images' shape {list(images.shape)}, got {got}")
+    objective = objective.to(images.device, torch.float32)
+
+    def batch_objective(batch, pixels, x, keys, mean, std):
+        return objective[batch] if space == "normalised" else (objective[batch] - mean) / std
+
+    return _fade_objective(model, images, batch_objective, config, seed, uids, batch_size)
+
+
+def objective_other_identity(model, images, config=None, seed=0, *, uids=None, batch_size=None) -> torch.Tensor:
+    """Table 4 "images of other identity": the objective of image i is image i-1 of the set (rolled by one);
+    order the set so that neighbours are different people."""
+    return fade_towards(model, images, images.roll(1, dims=0), config, seed, uids=uids, batch_size=batch_size)
+
+
+def _black(batch, pixels, x, keys, mean, std):
+    return -mean / std
+
+
+def objective_zeros(model, images, config=None, seed=0, *, uids=None, batch_size=None) -> torch.Tensor:
+    """Table 4 "zero images": the objective is the black image (zero pixels)."""
+    return _fade_objective(model, images, _black, config, seed, uids, batch_size)
+
+
+def _far_corner(batch, pixels, x, keys, mean, std):
+    return ((pixels < 0.5).to(pixels.dtype) - mean) / std
+
+
+def objective_contrastive(model, images, config=None, seed=0, *, uids=None, batch_size=None) -> torch.Tensor:
+    """Table 4 "contrastive" (Eq. 7, max ||x^p - x||): the objective is the valid image farthest from x, i.e.
+    per element the far end of [0, 1] (1 where the pixel is below 0.5, else 0)."""
+    return _fade_objective(model, images, _far_corner, config, seed, uids, batch_size)
+
+
+def noise_interpolation(model, images, weight: float, config=None, seed=0, *, uids=None,
+                        batch_size=None) -> torch.Tensor:
+    """Table 3: the objective is (1 - w)·x + w·η in normalised space (w = 1 is PixelFade itself)."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be a number in [0, 1], got {weight!r}")
+
+    def mixed(batch, pixels, x, keys, mean, std):
+        return (1.0 - weight) * x + weight * fade_noise(keys, x.shape[1:])
+
+    return _fade_objective(model, images, mixed, config, seed, uids, batch_size)
+
+
+def _step_key(t: int) -> int:
+    """An int64 constant per step, XORed into the keys so each step draws a fresh, keyed noise image."""
+    value = splitmix64_int(0x5EED0000 + t)
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def random_perturb(model, images, amplitude: float, config=None, seed=0, *, uids=None, batch_size=None) -> torch.Tensor:
+    """Fig. 4 left: CO as in PixelFade, but where the schedule would replace, add a·ξ (ξ fresh N(0, 1) noise
+    per step, keyed by seed/uid/step, in normalised space) to the image instead."""
+    if isinstance(amplitude, bool) or not isinstance(amplitude, (int, float)) or not amplitude >= 0:
+        raise ValueError(f"amplitude must be a non-negative number, got {amplitude!r}")
+
+    def make_step(batch, pixels, x, keys, mean, std):
+        steps = itertools.count()
+
+        def step(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys_, lo, hi, alpha, num_masks, norm, pixel_masks):
+            _constraint_op_(xp, mom, grad, do_co, beta, alpha, norm)
+            noise = fade_noise(torch.bitwise_xor(keys, _step_key(next(steps))), xp.shape[1:]).to(xp.dtype)
+            xp.copy_(torch.where(do_pro.reshape(_per_image(xp)), xp + amplitude * noise, xp))
+            _clamp_(xp, lo, hi)
+        return step
+
+    return _run(model, images, config, seed, uids, batch_size, make_step)
+
+
+def l1_to_noise(model, images, weight: float, config=None, seed=0, *, uids=None, batch_size=None) -> torch.Tensor:
+    """Fig. 4 right: no replacement; every step is a CO step on L_f + w·mean_e |x^p - η| (η from seed/uid), the
+    L1 gradient w·sign(x^p - η)/n added to the feature gradient. The schedule's CO/PRO decisions are unused."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+        raise ValueError(f"weight must be a non-negative number, got {weight!r}")
+
+    def make_step(batch, pixels, x, keys, mean, std):
+        eta = fade_noise(keys, x.shape[1:]).to(x.dtype)
+        scale = weight / x[0].numel()
+
+        def step(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys_, lo, hi, alpha, num_masks, norm, pixel_masks):
+            total = grad + scale * torch.sign(xp - eta)
+            _constraint_op_(xp, mom, total, torch.ones_like(do_co), beta, alpha, norm)
+            _clamp_(xp, lo, hi)
+        return step
+
+    return _run(model, images, config, seed, uids, batch_size, make_step)
+
+
+def _entry(method: Callable[..., torch.Tensor], **params) -> Callable[[nn.Module, torch.Tensor, int], torch.Tensor]:
+    """``method`` with fixed parameters in the registry's uniform form fn(model, images, seed) -> pixels."""
+    def run(model: nn.Module, images: torch.Tensor, seed: int) -> torch.Tensor:
+        return method(model, images, seed=seed, **params)
+
+    run.__name__ = method.__name__
+    run.__doc__ = f"{method.__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())}) with the paper config."
+    return run
+
+
+# Table 3's noise weights and Table 4's objectives as in the paper; Fig. 4's amplitudes and weights are not given
+# in the paper's text, so these sweeps are ours (a in units of the normalised space, where η has std 1).
+ABLATIONS = {
+    **{f"noise_weight_{w}": _entry(noise_interpolation, weight=w) for w in (0.2, 0.4, 0.6, 0.8)},
+    "objective_other_identity": _entry(objective_other_identity),
+    "objective_zeros": _entry(objective_zeros),
+    "objective_contrastive": _entry(objective_contrastive),
+    **{f"random_perturb_{a}": _entry(random_perturb, amplitude=a) for a in (0.1, 0.3, 1.0)},
+    **{f"l1_to_noise_{w}": _entry(l1_to_noise, weight=w) for w in (0.1, 1.0, 10.0)},
+}

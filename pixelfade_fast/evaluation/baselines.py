@@ -1,0 +1,170 @@
+"""Protection methods PixelFade is compared with (paper Sec. 4.1.4, Table 2), and a uniform registry of them.
+
+Every method takes pixel images float [N, 3, H, W] in [0, 1] and returns protected pixels in [0, 1] of the same
+shape. ``BASELINES[name](model, images, seed)`` is the uniform form the report iterates over; methods that do
+not look at the model or the seed ignore them. The PixelFade ablations (Tables 3-4, Fig. 4) are in
+``ablations.py``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import FadeConfig
+from ..engine import DEFAULT_BATCH, check_images, features_of, frozen, normalisation, per_image_loss, protect
+from ..progress import ProgressArg
+
+AVIH_LR = 0.01
+AVIH_TV_WEIGHT = 0.5
+BLUR_TRUNCATE = 3.0  # kernel half-width in standard deviations
+
+
+def _check_pixels(images: torch.Tensor) -> None:
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.dim() != 4:
+        raise TypeError(f"images must be a float tensor [N, C, H, W] of pixels in [0, 1], got "
+                        f"{list(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def mosaic(images: torch.Tensor, block: int = 24) -> torch.Tensor:
+    """Pixelation: every block x block tile (anchored at the top-left corner) takes its mean colour.
+
+    Tiles at the bottom/right edges are smaller when H or W is not a multiple of ``block``; they are averaged
+    over their own pixels only. The paper's setting is block 24 (after PrivacyReID).
+    """
+    _check_pixels(images)
+    _check_positive_int("block", block)
+    height, width = images.shape[2], images.shape[3]
+    pad = (0, (-width) % block, 0, (-height) % block)
+    sums = F.avg_pool2d(F.pad(images.float(), pad), block, divisor_override=1)
+    ones = torch.ones(1, 1, height, width, dtype=torch.float32, device=images.device)
+    counts = F.avg_pool2d(F.pad(ones, pad), block, divisor_override=1)
+    means = sums / counts
+    tiled = means.repeat_interleave(block, dim=2).repeat_interleave(block, dim=3)
+    return tiled[:, :, :height, :width].to(images.dtype)
+
+
+def _reflect_index(size: int, pad: int, device: torch.device) -> torch.Tensor:
+    """Source index of each of the size + 2*pad positions under mirror padding (edge not repeated), extended
+    periodically so that ``pad`` may exceed the image (a 73-tap kernel on a 32-pixel-wide image)."""
+    index = torch.arange(-pad, size + pad, device=device)
+    if size == 1:
+        return torch.zeros_like(index)
+    period = 2 * (size - 1)
+    index = torch.remainder(index, period)
+    return torch.where(index >= size, period - index, index)
+
+
+def gaussian_blur(images: torch.Tensor, radius: float = 12.0) -> torch.Tensor:
+    """Gaussian blur with standard deviation σ = ``radius`` pixels (the meaning of PIL's GaussianBlur radius).
+
+    Separable 1-D kernels of 2·ceil(3σ)+1 taps, normalised to sum 1, with reflect padding (mirrored without
+    repeating the edge, repeated as often as the kernel needs). The paper's setting is radius 12.
+    """
+    _check_pixels(images)
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not radius > 0 or math.isinf(radius):
+        raise ValueError(f"radius must be a positive number of pixels, got {radius!r}")
+    channels, height, width = images.shape[1], images.shape[2], images.shape[3]
+    half = int(math.ceil(BLUR_TRUNCATE * radius))
+    offsets = torch.arange(-half, half + 1, dtype=torch.float32, device=images.device)
+    kernel = torch.exp(-offsets.square() / (2.0 * radius * radius))
+    kernel = kernel / kernel.sum()
+    x = images.float().index_select(2, _reflect_index(height, half, images.device))
+    x = F.conv2d(x, kernel.reshape(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+    x = x.index_select(3, _reflect_index(width, half, images.device))
+    x = F.conv2d(x, kernel.reshape(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return x.clamp(0.0, 1.0).to(images.dtype)
+
+
+def total_variation(pixels: torch.Tensor) -> torch.Tensor:
+    """Per-image smoothness penalty: mean squared difference between vertical and horizontal neighbours."""
+    vertical = (pixels[:, :, 1:, :] - pixels[:, :, :-1, :]).square().flatten(1).mean(dim=1)
+    horizontal = (pixels[:, :, :, 1:] - pixels[:, :, :, :-1]).square().flatten(1).mean(dim=1)
+    return vertical + horizontal
+
+
+def avih(model: nn.Module, images: torch.Tensor, steps: int = 100, *, lr: float = AVIH_LR,
+         tv_weight: float = AVIH_TV_WEIGHT, seed: int = 0, batch_size: int | None = None) -> torch.Tensor:
+    """AVIH-style obfuscation: from uniform noise, match the original's features with a smoothness term.
+
+    Per image, minimise L_i(p) + tv_weight · TV_i(p) over pixels p ∈ [0, 1] with Adam (lr, default betas),
+    starting from uniform noise (seeded on the CPU, so the start is the same on any device) and clamping to
+    [0, 1] after each step. L_i is engine.per_image_loss in the model's normalised space, TV is
+    ``total_variation``. No pixel is ever replaced: the image only drifts as far as the features pull it.
+    Adam acts per element, so an image's result does not depend on its batch. 100 steps as in the paper.
+    """
+    check_images(images, model)
+    _check_positive_int("steps", steps)
+    if not lr > 0 or not tv_weight >= 0:
+        raise ValueError(f"lr must be > 0 and tv_weight >= 0, got lr={lr!r}, tv_weight={tv_weight!r}")
+    device = images.device
+    mean, std = (v.reshape(1, -1, 1, 1) for v in normalisation(model, images.shape[1], device))
+    start = torch.rand(images.shape, generator=torch.Generator().manual_seed(seed)).to(device)
+    batch_size = batch_size or DEFAULT_BATCH.get(device.type, 16)
+    protected = torch.empty(images.shape, dtype=torch.float32, device=device)
+    with frozen(model):
+        for first in range(0, images.shape[0], batch_size):
+            batch = slice(first, first + batch_size)
+            with torch.no_grad():
+                target = features_of(model((images[batch].float() - mean) / std)).float()
+            pixels = start[batch].clone().requires_grad_(True)
+            optimiser = torch.optim.Adam([pixels], lr=lr)
+            for _ in range(steps):
+                loss = per_image_loss(features_of(model((pixels - mean) / std)), target)
+                objective = (loss + tv_weight * total_variation(pixels)).sum()
+                optimiser.zero_grad(set_to_none=True)
+                objective.backward()
+                optimiser.step()
+                with torch.no_grad():
+                    pixels.clamp_(0.0, 1.0)
+            protected[batch] = pixels.detach()
+    return protected.to(images.dtype)
+
+
+def pixelfade(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = None, schedule: str | None = None,
+              *, seed: int = 0, uids: Sequence[int] | None = None, backend: str = "auto",
+              batch_size: int | None = None, progress: ProgressArg = False) -> torch.Tensor:
+    """PixelFade through engine.protect; ``schedule`` ("paper" / "released") overrides the config's."""
+    config = config or FadeConfig()
+    if schedule is not None:
+        config = dataclasses.replace(config, schedule=schedule)
+    return protect(model, images, config, uids=uids, seed=seed, backend=backend, batch_size=batch_size,
+                   progress=progress).images
+
+
+def _pixelfade_paper(model: nn.Module, images: torch.Tensor, seed: int) -> torch.Tensor:
+    return pixelfade(model, images, schedule="paper", seed=seed)
+
+
+def _pixelfade_released(model: nn.Module, images: torch.Tensor, seed: int) -> torch.Tensor:
+    return pixelfade(model, images, schedule="released", seed=seed)
+
+
+def _mosaic(model: nn.Module, images: torch.Tensor, seed: int) -> torch.Tensor:
+    return mosaic(images)
+
+
+def _blur(model: nn.Module, images: torch.Tensor, seed: int) -> torch.Tensor:
+    return gaussian_blur(images)
+
+
+def _avih(model: nn.Module, images: torch.Tensor, seed: int) -> torch.Tensor:
+    return avih(model, images, seed=seed)
+
+
+BASELINES = {
+    "pixelfade": _pixelfade_paper,
+    "pixelfade_released": _pixelfade_released,
+    "mosaic": _mosaic,
+    "blur": _blur,
+    "avih": _avih,
+}

@@ -1,0 +1,56 @@
+"""Public fused ops. Each call checks its arguments once, then runs the chosen backend.
+
+What each op equals in plain PyTorch is ``pixelfade_fast.reference`` (see README, "Ops").
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .. import _backend
+from .. import reference as _reference
+from ._checks import check_image_shape, check_keys, check_step_args
+
+
+def _impl(op: str, backend: str | None, device: torch.device):
+    name = _backend.resolve(backend, device)
+    if name == "reference":
+        return getattr(_reference, op)
+    if name == "cpp":
+        from .. import _cpp  # noqa: F401  (loads pixelfade_fast._C and its fake kernels)
+
+        return getattr(torch.ops.pixelfade, op)
+    from .. import kernels
+
+    return getattr(kernels, op)
+
+
+def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: torch.Tensor, do_pro: torch.Tensor,
+               beta: torch.Tensor, mask_idx: torch.Tensor, keys: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+               alpha: float, num_masks: int, norm: str = "l1mean", pixel_masks: bool = False, *,
+               backend: str | None = "auto") -> None:
+    """One PixelFade step in place on ``xp`` and ``mom``; see ``pixelfade_fast.reference.fade_step_``."""
+    check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm)
+    _impl("fade_step_", backend, xp.device)(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi,
+                                            float(alpha), int(num_masks), norm, bool(pixel_masks))
+
+
+def fade_noise(keys: torch.Tensor, shape: Sequence[int], *, backend: str | None = "auto") -> torch.Tensor:
+    """η as float32 [B, *shape] from the noise keys ``keys[:, 0]``."""
+    check_keys(keys)
+    shape = check_image_shape(shape)
+    return _impl("fade_noise", backend, keys.device)(keys, shape)
+
+
+def fade_mask_ids(keys: torch.Tensor, shape: Sequence[int], num_masks: int, pixel_masks: bool = False, *,
+                  backend: str | None = "auto") -> torch.Tensor:
+    """Mask ids as uint8 [B, *shape] from the mask keys ``keys[:, 1]``."""
+    check_keys(keys)
+    shape = check_image_shape(shape)
+    if not 1 <= int(num_masks) <= 255:
+        raise ValueError(f"num_masks must be in [1, 255], got {num_masks}")
+    return _impl("fade_mask_ids", backend, keys.device)(keys, shape, int(num_masks), bool(pixel_masks))
+
+
+__all__ = ["fade_mask_ids", "fade_noise", "fade_step_"]

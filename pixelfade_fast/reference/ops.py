@@ -1,0 +1,85 @@
+"""The PixelFade ops in plain PyTorch: the specification every fast backend must match.
+
+Kept deliberately simple (materialise η and the mask ids, then a few whole-tensor ops); the fused kernels do
+the same in one pass over memory.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .rng import mask_id_from_word, normal_from_words, philox4x32
+
+NORM_FLOOR = 1e-12
+NORMS = ("l1mean", "l2sq")
+
+
+def _element_index(shape: Sequence[int], device: torch.device) -> torch.Tensor:
+    """Flat element index e = c*H*W + h*W + w of an image of ``shape`` (C, H, W), as int64 [C, H, W]."""
+    count = 1
+    for size in shape:
+        count *= int(size)
+    return torch.arange(count, dtype=torch.int64, device=device).reshape(tuple(shape))
+
+
+def fade_noise(keys: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """η as float32 [B, *shape]: η_i[e] = Box-Muller of Philox(K_i, e) words (r0, r1); K_i = keys[i, 0]."""
+    index = _element_index(shape, keys.device)
+    noise_key = keys[:, 0].reshape(-1, *([1] * len(shape)))
+    r0, r1, _, _ = philox4x32(noise_key, index)
+    return normal_from_words(r0, r1)
+
+
+def fade_mask_ids(keys: torch.Tensor, shape: Sequence[int], num_masks: int, pixel_masks: bool) -> torch.Tensor:
+    """Mask ids as uint8 [B, *shape]: min(I-1, floor(u(r0) * I)) with r0 = Philox(M_i, idx)[0], M_i = keys[i, 1].
+
+    idx is the element index, or with ``pixel_masks`` the spatial index h*W + w shared by all channels.
+    """
+    if pixel_masks:
+        index = _element_index(shape[1:], keys.device).unsqueeze(0)
+    else:
+        index = _element_index(shape, keys.device)
+    mask_key = keys[:, 1].reshape(-1, *([1] * len(shape)))
+    r0, _, _, _ = philox4x32(mask_key, index)
+    ids = mask_id_from_word(r0, num_masks)
+    return ids.expand(keys.shape[0], *shape).contiguous()
+
+
+def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: torch.Tensor,
+               do_pro: torch.Tensor, beta: torch.Tensor, mask_idx: torch.Tensor, keys: torch.Tensor,
+               lo: torch.Tensor, hi: torch.Tensor, alpha: float, num_masks: int, norm: str,
+               pixel_masks: bool) -> None:
+    """One PixelFade step in place on ``xp`` and ``mom`` ([B, C, H, W]); per-image flags are [B] tensors.
+
+    For each image i, in this order:
+      CO  (if do_co[i]):  n = mean|G_i| (l1mean) or sum G_i^2 (l2sq), n = max(n, 1e-12);
+                          mom_i = alpha * mom_i + G_i / n;  xp_i = xp_i - beta[i] * mom_i
+      PRO (if do_pro[i]): xp_i[e] = η_i[e] wherever mask_id_i[e] == mask_idx[i]
+      clamp:              xp_i[c] = clamp(xp_i[c], lo[c], hi[c])   (every image, every step)
+    """
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    batch = xp.shape[0]
+    per_image = (batch,) + (1,) * (xp.dim() - 1)
+    flat_grad = grad.reshape(batch, -1)
+    if norm == "l1mean":
+        normaliser = flat_grad.abs().mean(dim=1)
+    else:
+        normaliser = flat_grad.square().sum(dim=1)
+    normaliser = normaliser.clamp_min(NORM_FLOOR).reshape(per_image)
+
+    co = do_co.reshape(per_image)
+    new_mom = alpha * mom + grad / normaliser
+    mom.copy_(torch.where(co, new_mom, mom))
+    step = beta.to(xp.dtype).reshape(per_image) * mom
+    stepped = torch.where(co, xp - step, xp)
+
+    noise = fade_noise(keys, xp.shape[1:]).to(xp.dtype)
+    mask_ids = fade_mask_ids(keys, xp.shape[1:], num_masks, pixel_masks)
+    replace = do_pro.reshape(per_image) & (mask_ids.to(torch.int32) == mask_idx.to(torch.int32).reshape(per_image))
+    replaced = torch.where(replace, noise, stepped)
+
+    channel = (1, -1) + (1,) * (xp.dim() - 2)
+    clamped = torch.maximum(torch.minimum(replaced, hi.to(xp.dtype).reshape(channel)), lo.to(xp.dtype).reshape(channel))
+    xp.copy_(clamped)

@@ -1,0 +1,83 @@
+"""Schedules, step by step on hand-made loss sequences."""
+import pytest
+import torch
+
+from pixelfade_fast import FadeConfig, Schedule
+from pixelfade_fast import reference as R
+
+EPS = 0.03
+
+
+def run(schedule_cfg: FadeConfig, losses: list[list[float]]):
+    """Flags for each step of a loss sequence (one row of per-image losses per step)."""
+    schedule = Schedule(schedule_cfg, len(losses[0]), torch.device("cpu"))
+    return [schedule.flags(torch.tensor(row), t) for t, row in enumerate(losses)]
+
+
+def test_paper_init_replaces_every_element_exactly_once():
+    cfg = FadeConfig(steps=12, init_steps=5, final_steps=2, num_masks=5)
+    flags = run(cfg, [[1.0, 0.0, 0.5]] * cfg.init_steps)
+    keys = R.derive_keys(3, [0, 1, 2])
+    ids = R.fade_mask_ids(keys, (3, 9, 5), cfg.num_masks, False).to(torch.int32)
+    replaced = torch.zeros_like(ids)
+    for f in flags:
+        assert f.do_co.all() and f.do_pro.all()
+        replaced += (ids == f.mask_idx.reshape(-1, 1, 1, 1)) & f.do_pro.reshape(-1, 1, 1, 1)
+    assert torch.equal(replaced, torch.ones_like(replaced))
+
+
+def test_paper_main_phase_decides_per_image():
+    cfg = FadeConfig(steps=10, init_steps=1, final_steps=1, num_masks=3)
+    losses = [[1.0, 1.0, 1.0], [0.1, 0.01, EPS], [0.01, 0.01, 0.02], [0.5, 0.001, 0.04]]
+    flags = run(cfg, losses)
+    assert flags[1].do_co.tolist() == [True, False, True]  # L >= ε means CO (ε itself included)
+    assert flags[1].do_pro.tolist() == [False, True, False]
+    assert flags[2].do_pro.tolist() == [True, True, True]
+    assert flags[3].do_co.tolist() == [True, False, True]
+    # the mask cursor advances only where a PRO ran: init PRO for all, then per image
+    assert [f.mask_idx.tolist() for f in flags] == [[0, 0, 0], [1, 1, 1], [1, 2, 1], [2, 0, 2]]
+    assert all(f.beta.tolist() == pytest.approx([cfg.beta] * 3) for f in flags)
+
+
+def test_paper_final_steps_never_replace():
+    cfg = FadeConfig(steps=8, init_steps=2, final_steps=3)
+    flags = run(cfg, [[0.0, 0.001]] * cfg.steps)  # always below ε: the main phase would replace every step
+    for t, f in enumerate(flags):
+        if t >= cfg.steps - cfg.final_steps:
+            assert not f.do_pro.any() and f.do_co.all()
+        else:
+            assert f.do_pro.all()
+
+
+def test_paper_decision_of_one_image_never_leaks_into_another():
+    cfg = FadeConfig(steps=30, init_steps=5, final_steps=5)
+    generator = torch.Generator().manual_seed(0)
+    losses = (torch.rand(cfg.steps, 4, generator=generator) * 2 * EPS).tolist()
+    changed = [[1.0 - row[0]] + row[1:] for row in losses]  # image 0 gets a different loss history
+    for a, b in zip(run(cfg, losses), run(cfg, changed)):
+        assert torch.equal(a.do_co[1:], b.do_co[1:]) and torch.equal(a.do_pro[1:], b.do_pro[1:])
+        assert torch.equal(a.mask_idx[1:], b.mask_idx[1:])
+
+
+def test_finish_steps_run_co_only_on_images_still_above_epsilon():
+    cfg = FadeConfig(steps=6, init_steps=1, final_steps=1, finish_steps=3)
+    flags = run(cfg, [[0.5, 0.5]] * 6 + [[0.5, 0.01], [0.01, 0.5], [0.5, 0.5]])
+    assert [f.do_co.tolist() for f in flags[6:]] == [[True, False], [False, True], [True, True]]
+    assert not any(f.do_pro.any() for f in flags[6:])
+
+
+def test_released_schedule_is_one_decision_per_batch():
+    cfg = FadeConfig(steps=12, init_steps=2, final_steps=5, num_masks=5, schedule="released")
+    losses = [[0.5, 0.5], [0.0, 0.0], [0.0, 0.01], [0.05, 0.0], [0.02, 0.03], [0.0, 0.0],
+              [0.0, 0.0], [0.0, 0.0], [0.5, 0.5], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+    flags = run(cfg, losses)
+    for t, (row, f) in enumerate(zip(losses, flags)):
+        satisfied = sum(row) / 2 < EPS and t < cfg.steps - cfg.final_steps
+        assert f.do_co.all()
+        assert f.do_pro.tolist() == [satisfied or t < cfg.init_steps] * 2
+        assert f.beta.tolist() == pytest.approx([cfg.beta if satisfied else cfg.beta_unsat] * 2)
+        assert f.mask_idx.tolist() == [t % cfg.num_masks] * 2
+    # by hand: warm-up replaces at t < 2; the mean is below ε at t = 1..7 and 9..11, but t >= 7 never replaces
+    assert [bool(f.do_pro[0]) for f in flags] == [True] * 7 + [False] * 5
+    unsat, sat = pytest.approx(cfg.beta_unsat), pytest.approx(cfg.beta)
+    assert [float(f.beta[1]) for f in flags] == [unsat] + [sat] * 6 + [unsat] * 5
