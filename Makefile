@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 STAMP := $(VENV)/.pixelfade-installed
 BUILD_INPUTS := setup.py pyproject.toml $(wildcard build_flags.json csrc/*.h csrc/*.cpp csrc/*/*.cpp csrc/*/*.cu csrc/*/*.cuh csrc/*.cu)
 
-.PHONY: install test test-python cuda-check demo bench clean
+.PHONY: install test test-python cuda-check cmake-test demo bench clean
 
 install: $(STAMP)
 
@@ -19,13 +19,19 @@ $(STAMP): $(BUILD_INPUTS)
 	$(PY) -m pip install --quiet --no-build-isolation -e ".[test]"
 	touch $@
 
-test: install test-python cuda-check
+test: install test-python cuda-check cmake-test
 
 test-python: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-cuda-check:
+cuda-check: install
 	bash scripts/cuda_compile_check.sh $(PY)
+
+# The libtorch build of the same sources and its ctest smoke test (for C++ users).
+cmake-test: install
+	cmake -S . -B build/cmake -DCMAKE_PREFIX_PATH="$$($(PY) -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+	cmake --build build/cmake -j 2
+	ctest --test-dir build/cmake --output-on-failure
 
 demo: install
 	$(PY) -m pixelfade_fast.demo

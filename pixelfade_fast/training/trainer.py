@@ -16,6 +16,7 @@ from ..evaluation.reid_metrics import evaluate_reid
 from ..models import ReIDModel, build_model, load_weights
 from .augment import augment_batch
 from .checkpoint import save_checkpoint
+from .heads import training_outputs
 from .losses import batch_hard_triplet, smoothed_cross_entropy
 from .lr_schedule import SCHEDULES, learning_rate
 from .sampler import PKSampler
@@ -140,7 +141,7 @@ def train_reid(model_name: str, split: ReIDSplit, *, device: str | torch.device 
 
     ``settings`` are the fields of :class:`TrainSettings` (input_size, epochs, p, k, lr, seed, ...).
     Each epoch runs the PK batches of :class:`PKSampler`; the loss is label-smoothed cross-entropy on
-    the identity classifier plus the batch-hard triplet loss on the model's feature layer; Adam with
+    the identity classifier plus the batch-hard triplet loss on the pooled feature (see heads.py); Adam with
     linear warm-up and cosine or step decay; flip, pad-and-crop and random-erasing augmentation. One
     line per epoch (loss, classifier accuracy on the training batches, learning rate, time) goes to
     ``progress`` (True: stderr; a callable gets each line). On the CPU a seed gives the same weights.
@@ -182,8 +183,7 @@ def train_reid(model_name: str, split: ReIDSplit, *, device: str | torch.device 
             x = (images[index].to(device).float().div_(255.0) - mean) / std
             x = augment_batch(x, generator, pad)
             y = labels[index].to(device)
-            features = backbone.features(x, trainee.feature_layer)
-            logits = backbone.classifier(features)
+            features, logits = training_outputs(backbone, x)
             cross_entropy = smoothed_cross_entropy(logits, y, config.label_smoothing)
             triplet = batch_hard_triplet(features, y, config.triplet_margin)
             loss = cross_entropy + triplet
