@@ -87,9 +87,11 @@ setup(
         "pixelfade_fast.models",
         "pixelfade_fast.data",
         "pixelfade_fast.evaluation",
+        "pixelfade_fast.training",
         "pixelfade_fast.kernels",
     ],
     package_dir={"pixelfade_fast.kernels": "kernels"},
+    package_data={"pixelfade_fast": ["assets/*.safetensors", "assets/*.md"]},
     ext_modules=_extensions(),
     cmdclass={"build_ext": _build_ext()},
 )

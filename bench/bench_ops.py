@@ -127,6 +127,16 @@ def triton_version() -> str:
         return "absent"
 
 
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """CSV with the union of the rows' columns, in order of first appearance."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {path}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -161,13 +171,7 @@ def main(argv=None) -> int:
             print(f"B={batch:4d} {name:24s} {ms:10.4f} ms {gbps[name]:9.1f} GB/s {row['frac_of_copy']:7.1%} of copy",
                   flush=True)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        fields = list(dict.fromkeys(key for row in rows for key in row))
-        with open(args.out, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        print(f"wrote {args.out}")
+        write_rows(args.out, rows)
     return 0
 
 

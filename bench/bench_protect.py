@@ -8,7 +8,6 @@ fused step saves against the eager reference step, measured in the same run.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import sys
 import time
@@ -20,7 +19,7 @@ import pixelfade_fast as pf
 from pixelfade_fast.models import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ops import device_name, triton_version  # noqa: E402
+from bench_ops import device_name, triton_version, write_rows  # noqa: E402
 
 
 def smooth_images(count: int, size: tuple[int, int], device: torch.device, seed: int = 0) -> torch.Tensor:
@@ -65,12 +64,7 @@ def main(argv=None) -> int:
     for row in rows:
         row["speedup_vs_reference"] = round(reference["seconds"] / row["seconds"], 3) if reference else ""
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.out, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        print(f"wrote {args.out}")
+        write_rows(args.out, rows)
     return 0
 
 

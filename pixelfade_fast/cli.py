@@ -1,4 +1,4 @@
-"""Command line: ``pixelfade protect | merge | evaluate | synthped | backends`` (``pixelfade -h``)."""
+"""Command line: ``pixelfade protect | merge | evaluate | synthped | train | backends`` (``pixelfade -h``)."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,7 @@ import torch
 from .config import FadeConfig
 
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "assets" / "osnet_x0_25_synthped.safetensors"
+DEFAULT_INPUT_SIZE = (256, 128)
 
 
 def _file_digest(path: Path) -> str:
@@ -22,17 +23,21 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_model(name: str, weights: str | None, device: str, input_size: tuple[int, int] = (256, 128)):
-    """A ReIDModel from the zoo with local weights (the bundled demo model when none are given)."""
-    from .models import build_model
+def load_model(name: str, weights: str | None, device: str, input_size: tuple[int, int] | None = None):
+    """A ReIDModel from the zoo with local weights (the bundled demo model when none are given).
+
+    input_size None: the size recorded in a .safetensors file, else 256x128.
+    """
+    from .models import build_model, saved_input_size
 
     path = Path(weights) if weights else (BUNDLED_WEIGHTS if name == "osnet_x0_25" else None)
     if path is None:
         raise SystemExit(f"error: --weights is required for --model {name} (only osnet_x0_25 has bundled weights)")
     if not path.exists():
         raise SystemExit(f"error: weights file {path} not found")
+    size = tuple(input_size) if input_size else (saved_input_size(path) or DEFAULT_INPUT_SIZE)
     try:
-        model = build_model(name, pretrained_path=path, input_size=tuple(input_size)).to(device)
+        model = build_model(name, pretrained_path=path, input_size=size).to(device)
     except ValueError as error:
         raise SystemExit(f"error: {error}")
     return model, f"{name}:{_file_digest(path)}"
@@ -176,8 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     protect.add_argument("output", help="output folder: protected PNGs and manifest.jsonl")
     protect.add_argument("--model", default="osnet_x0_25", help="model zoo name (default: osnet_x0_25)")
     protect.add_argument("--weights", help="weights file (.safetensors/.pth); default: the bundled demo model")
-    protect.add_argument("--input-size", type=int, nargs=2, default=[256, 128], metavar=("H", "W"),
-                         help="the model's input size; images are resized to it (default: 256 128)")
+    protect.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
+                         help="the model's input size; images are resized to it (default: the size recorded in a "
+                              ".safetensors file, else 256 128)")
     protect.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     protect.add_argument("--backend", default="auto", choices=["auto", "reference", "triton", "cpp"])
     protect.add_argument("--batch-size", type=int, default=64)
@@ -197,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--name", help="dataset name for the report")
     evaluate.add_argument("--model", default="osnet_x0_25")
     evaluate.add_argument("--weights", help="weights file; default: the bundled demo model")
-    evaluate.add_argument("--input-size", type=int, nargs=2, default=[256, 128], metavar=("H", "W"))
+    evaluate.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
+                          help="default: the size recorded in a .safetensors file, else 256 128")
     evaluate.add_argument("--methods", default="pixelfade,pixelfade_released,mosaic,blur,avih",
                           help="comma-separated; also the ablations, e.g. noise_weight_0.4,objective_zeros")
     evaluate.add_argument("--attack-epochs", type=int, default=10)
@@ -220,15 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(func=cmd_synthped)
 
+    commands.add_parser("train", add_help=False, help="train a Re-ID model of the zoo (pixelfade train -h)")
+
     info = commands.add_parser("backends", help="list the fade-step backends and where they run")
     info.set_defaults(func=cmd_backends)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # the trainer parses its own options (and its own -h)
+        from .training.command import main_train
+
+        return main_train(argv[1:])
     args = build_parser().parse_args(argv)
     if hasattr(args, "argv"):
-        args.argv = list(argv) if argv is not None else sys.argv[1:]
+        args.argv = argv
     return args.func(args)
 
 

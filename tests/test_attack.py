@@ -14,12 +14,8 @@ FAST = dict(epochs=10, batch_size=8, lr=2e-3, seed=0, width=16)  # a tiny set ne
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small convolutions run faster on one thread than on two contended ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-import torch
 
 from pixelfade_fast import cli
 from pixelfade_fast.data import generate_synthped
@@ -21,12 +20,9 @@ def tiny_data(tmp_path_factory):
     return root, split
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(threads)
 
 
 def test_suite_scores_every_method_and_writes_the_report(tiny_data, tmp_path):

@@ -13,6 +13,8 @@ from pixelfade_fast.models import build_model
 from pixelfade_fast.training import (PKSampler, batch_hard_triplet, learning_rate, main_train,
                                      smoothed_cross_entropy, train_reid)
 from pixelfade_fast.training.augment import random_erasing, random_flip, random_pad_crop
+from pixelfade_fast.training.heads import training_outputs
+from pixelfade_fast.training.trainer import TrainSettings
 
 TINY = {"input_size": (32, 16), "p": 3, "k": 4, "lr": 3e-3, "warmup_epochs": 0, "seed": 5,
         "eval_batch_size": 64}
@@ -57,15 +59,16 @@ def test_pk_batches_hold_p_identities_of_k_images():
                     assert set(group) <= set(own.tolist())  # drawn with replacement from its own images
 
 
-def test_pk_sampler_repeats_small_identities_and_covers_large_ones():
-    labels = np.array([7] * 1 + [8] * 2 + [9] * 8 + [10] * 8)
-    sampler = PKSampler(labels, 2, 4, seed=3)
-    seen = [i for batch in sampler.epoch_batches(0) for i in batch]
-    single = [i for i in seen if labels[i] == 7]
-    assert not single or single == [0] * len(single)
-    # Every image of every identity that appears is one of its own; indices are valid.
-    assert all(0 <= i < len(labels) for i in seen)
-    assert max(np.bincount(seen)) >= 1
+def test_pk_sampler_repeats_a_single_image_and_uses_others_once():
+    labels = np.array([7] + [8] * 8 + [9] * 8 + [10] * 8 + [11] * 8)  # 1 image, then 2 groups of K=4 each
+    for epoch in range(4):
+        batches = PKSampler(labels, 2, 4, seed=3).epoch_batches(epoch)
+        groups = [batch[i:i + 4] for batch in batches for i in (0, 4)]
+        assert [g for g in groups if labels[g[0]] == 7] in ([], [[0, 0, 0, 0]])
+        others = [i for g in groups if labels[g[0]] != 7 for i in g]
+        assert len(others) == len(set(others)), "with counts a multiple of K no image repeats in an epoch"
+        # 9 groups of which no identity holds more than 2: batches of 2 identities use 8 of them.
+        assert len(batches) == 4
 
 
 def test_pk_sampler_is_deterministic_per_seed_and_epoch():
@@ -182,6 +185,28 @@ def test_learning_rate_warmup_then_cosine_or_step():
     assert steps == pytest.approx([1.0] * 3 + [0.1] * 3 + [0.01] * 4)
     with pytest.raises(ValueError, match="schedule"):
         learning_rate(0, 1.0, 10, schedule="linear")
+
+
+# ---- training heads and settings -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, layer, head", [("osnet_x0_25", "pool", "fc"), ("tiny_cnn", "pool", "fc")])
+def test_training_outputs_put_the_triplet_on_the_pooled_feature(name, layer, head):
+    backbone = build_model(name, num_classes=5, seed=1).backbone.train(False)
+    x = torch.randn(4, 3, 64, 32)
+    features, logits = training_outputs(backbone, x)
+    pooled = backbone.features(x, layer)
+    torch.testing.assert_close(features, pooled)
+    torch.testing.assert_close(logits, backbone.classifier(getattr(backbone, head)(pooled)))
+    with pytest.raises(ValueError, match="num_classes > 0"):
+        training_outputs(build_model(name).backbone, x)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"input_size": (8, 8)}, "input_size"),
+                                             ({"warmup_epochs": 5, "epochs": 5}, "warmup_epochs"),
+                                             ({"schedule": "linear"}, "schedule"), ({"lr": 0.0}, "lr must be")])
+def test_train_settings_reject_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainSettings(**kwargs)
 
 
 # ---- end-to-end ----------------------------------------------------------------------------------------

@@ -187,3 +187,17 @@ def save_safetensors(model: nn.Module, path: str | os.PathLike,
     from safetensors.torch import save_file
     tensors = {k: v.detach().contiguous() for k, v in target.state_dict().items()}
     save_file(tensors, os.fspath(path), metadata=meta)
+
+
+def saved_input_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """The input size (H, W) recorded in a .safetensors file by save_safetensors, or None if absent."""
+    if not os.fspath(path).endswith(".safetensors"):
+        return None
+    from safetensors import safe_open
+
+    with safe_open(os.fspath(path), "pt") as handle:
+        recorded = (handle.metadata() or {}).get("input_size")
+    if recorded is None:
+        return None
+    height, width = json.loads(recorded)
+    return int(height), int(width)

@@ -14,6 +14,6 @@ DEMO_SYNTHPED = {
 
 # train_reid settings (TrainSettings fields).
 DEMO_TRAINING = {
-    "input_size": (128, 64), "epochs": 30, "p": 16, "k": 4, "lr": 3e-3, "warmup_epochs": 5,
+    "input_size": (128, 64), "epochs": 60, "p": 16, "k": 4, "lr": 3e-3, "warmup_epochs": 5,
     "schedule": "cosine", "label_smoothing": 0.1, "triplet_margin": 0.3, "seed": 0,
 }

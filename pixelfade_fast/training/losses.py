@@ -15,7 +15,8 @@ def smoothed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, smoothing
     if not 0.0 <= smoothing < 1.0:
         raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}")
     if logits.dim() != 2 or labels.shape != logits.shape[:1]:
-        raise ValueError(f"expected logits [B, C] and labels [B], got {tuple(logits.shape)} and {tuple(labels.shape)}")
+        raise ValueError(f"expected logits [B, C] and labels [B], "
+                         f"got {tuple(logits.shape)} and {tuple(labels.shape)}")
     log_probs = torch.log_softmax(_at_least_float32(logits), dim=1)
     true_class = -log_probs.gather(1, labels.long()[:, None]).squeeze(1)
     uniform = -log_probs.mean(dim=1)
@@ -40,7 +41,8 @@ def batch_hard_triplet(features: torch.Tensor, labels: torch.Tensor, margin: flo
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin!r}")
     if features.dim() != 2 or labels.shape != features.shape[:1]:
-        raise ValueError(f"expected features [B, D] and labels [B], got {tuple(features.shape)} and {tuple(labels.shape)}")
+        raise ValueError(f"expected features [B, D] and labels [B], "
+                         f"got {tuple(features.shape)} and {tuple(labels.shape)}")
     dist = pairwise_distances(_at_least_float32(features))
     same = labels[:, None] == labels[None, :]
     hardest_positive = dist.masked_fill(~same, float("-inf")).amax(1)

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import torch
 
@@ -133,6 +134,31 @@ def _training_records(split: ReIDSplit) -> tuple[list[Record], torch.Tensor, int
     return records, torch.tensor([label_of[r.pid] for r in records]), len(label_of)
 
 
+def _run_epoch(backbone: torch.nn.Module, optimizer: torch.optim.Optimizer, *, batches: list[list[int]],
+               images: torch.Tensor, labels: torch.Tensor, normalisation: tuple[torch.Tensor, torch.Tensor],
+               augment: Callable[[torch.Tensor], torch.Tensor], config: TrainSettings) -> _EpochTotals:
+    """One optimiser step per batch of indices into images (uint8, CPU) and labels."""
+    mean, std = normalisation
+    totals = _EpochTotals()
+    for batch in batches:
+        index = torch.tensor(batch)
+        x = augment((images[index].to(mean.device).float().div_(255.0) - mean) / std)
+        y = labels[index].to(mean.device)
+        features, logits = training_outputs(backbone, x)
+        cross_entropy = smoothed_cross_entropy(logits, y, config.label_smoothing)
+        triplet = batch_hard_triplet(features, y, config.triplet_margin)
+        loss = cross_entropy + triplet
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        totals.loss.append(loss.detach())
+        totals.cross_entropy.append(cross_entropy.detach())
+        totals.triplet.append(triplet.detach())
+        totals.correct.append((logits.detach().argmax(1) == y).sum())
+        totals.images += len(batch)
+    return totals
+
+
 def train_reid(model_name: str, split: ReIDSplit, *, device: str | torch.device = "cpu",
                progress: bool | Callable[[str], None] = True, checkpoint: str | os.PathLike | None = None,
                checkpoint_metadata: dict[str, str] | None = None, init_weights: str | os.PathLike | None = None,
@@ -167,7 +193,7 @@ def train_reid(model_name: str, split: ReIDSplit, *, device: str | torch.device 
     mean, std = trainee.mean.to(device), trainee.std.to(device)
     optimizer = torch.optim.Adam(backbone.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
-    pad = round(config.pad_fraction * config.input_size[0])
+    augment = partial(augment_batch, generator=generator, pad=round(config.pad_fraction * config.input_size[0]))
 
     history = []
     started = time.perf_counter()
@@ -177,24 +203,8 @@ def train_reid(model_name: str, split: ReIDSplit, *, device: str | torch.device 
                            schedule=config.schedule, milestones=config.milestones, gamma=config.gamma)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        totals = _EpochTotals()
-        for batch in sampler.epoch_batches(epoch):
-            index = torch.tensor(batch)
-            x = (images[index].to(device).float().div_(255.0) - mean) / std
-            x = augment_batch(x, generator, pad)
-            y = labels[index].to(device)
-            features, logits = training_outputs(backbone, x)
-            cross_entropy = smoothed_cross_entropy(logits, y, config.label_smoothing)
-            triplet = batch_hard_triplet(features, y, config.triplet_margin)
-            loss = cross_entropy + triplet
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            totals.loss.append(loss.detach())
-            totals.cross_entropy.append(cross_entropy.detach())
-            totals.triplet.append(triplet.detach())
-            totals.correct.append((logits.detach().argmax(1) == y).sum())
-            totals.images += len(batch)
+        totals = _run_epoch(backbone, optimizer, batches=sampler.epoch_batches(epoch), images=images,
+                            labels=labels, normalisation=(mean, std), augment=augment, config=config)
         stats = {"epoch": epoch + 1, "lr": lr, **totals.summary(),
                  "seconds": time.perf_counter() - epoch_start}
         history.append(stats)
@@ -203,7 +213,7 @@ def train_reid(model_name: str, split: ReIDSplit, *, device: str | torch.device 
               f"{stats['seconds']:.1f} s")
     train_seconds = time.perf_counter() - started
 
-    model = build_model(model_name, input_size=config.input_size, model_id=model_name)
+    model = build_model(model_name, input_size=config.input_size, model_id=model_name, seed=config.seed)
     load_weights(model, backbone.state_dict())  # the classifier is left out: features only
     model = model.to(device)
     metrics: dict = {"history": history, "train_seconds": train_seconds, "num_train_ids": num_classes,
@@ -214,7 +224,8 @@ def train_reid(model_name: str, split: ReIDSplit, *, device: str | torch.device 
         write("test: " + "  ".join(f"{key} {100 * scores[key]:.1f}%" for key in
                                    ("rank1", "rank5", "rank10", "mAP", "mINP")))
     if checkpoint is not None:
-        scores = {k: v for k, v in metrics.items() if k not in ("history",)}
+        # No timings in the file: the same run then writes the same bytes.
+        scores = {k: v for k, v in metrics.items() if k not in ("history", "train_seconds")}
         metadata = {"train_settings": json.dumps(asdict(config)), "train_metrics": json.dumps(scores),
                     **(checkpoint_metadata or {})}
         save_checkpoint(model, checkpoint, metadata)
