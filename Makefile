@@ -19,7 +19,7 @@ $(STAMP): $(BUILD_INPUTS)
 	$(PY) -m pip install --quiet --no-build-isolation -e ".[test]"
 	touch $@
 
-test: install test-python cuda-check cmake-test
+test: install cuda-check cmake-test test-python
 
 test-python: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -146,7 +146,8 @@ def cmd_evaluate(args) -> int:
     settings = SuiteSettings(methods=methods, attack_epochs=args.attack_epochs, attack_width=args.attack_width,
                              max_attack_train=args.max_attack_train, seed=args.seed, known_noise=not args.no_known_noise)
     result = run_suite(model, split, settings, dataset=args.name or args.data, config=FadeConfig())
-    report = write_report(result, Path(args.out), "pixelfade " + " ".join(args.argv))
+    report = write_report(result, Path(args.out), "pixelfade " + " ".join(args.argv),
+                          show_originals=not args.hide_originals)
     print(headline_table(result))
     print(f"report: {report}")
     return 0
@@ -212,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-attack-train", type=int, default=512)
     evaluate.add_argument("--max-test-ids", type=int, help="evaluate on this many test identities (seeded)")
     evaluate.add_argument("--no-known-noise", action="store_true", help="skip the seed-leak attack")
+    evaluate.add_argument("--hide-originals", action="store_true",
+                          help="leave original images out of grid.png (datasets that must not be redistributed)")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--device")
     evaluate.add_argument("--out", required=True, help="report folder")

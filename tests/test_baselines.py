@@ -89,7 +89,7 @@ def test_fade_towards_eta_is_pixelfade(model, images, config):
 @pytest.mark.parametrize("variant", ["other_identity", "zeros", "contrastive", "interpolation"])
 def test_objective_is_written_into_the_last_mask(model, images, variant):
     # all-init run of I steps: every mask is replaced once; the last one's elements still hold the objective
-    config = pf.FadeConfig(steps=5, init_steps=5, final_steps=0, num_masks=5)
+    config = pf.FadeConfig(steps=5, init_steps=5, final_steps=0, num_masks=5, finish_steps=0)
     keys = derive_keys(3, range(6))
     mean, std = (torch.tensor(v).reshape(1, 3, 1, 1) for v in (model.mean, model.std))
     if variant == "other_identity":

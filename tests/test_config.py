@@ -9,7 +9,7 @@ def test_defaults_are_the_papers():
     assert (cfg.steps, cfg.init_steps, cfg.final_steps, cfg.num_masks) == (100, 5, 5, 5)
     assert (cfg.epsilon, cfg.alpha, cfg.beta) == (0.03, 0.6, 0.01)
     assert (cfg.schedule, cfg.norm, cfg.masks, cfg.clamp) == ("paper", "l1mean", "element", "pixel")
-    assert cfg.total_steps == 100 and not cfg.pixel_masks
+    assert cfg.finish_steps == 50 and cfg.total_steps == 150 and not cfg.pixel_masks
 
 
 @pytest.mark.parametrize("field, value, allowed", [

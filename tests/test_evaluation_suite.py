@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from PIL import Image
 
 from pixelfade_fast import cli
 from pixelfade_fast.data import generate_synthped
@@ -54,6 +55,10 @@ def test_suite_scores_every_method_and_writes_the_report(tiny_data, tmp_path):
     for figure in ("grid.png", "privacy_utility.png"):
         assert (tmp_path / "report" / figure).stat().st_size > 1000
     assert headline_table(result).count("\n") == 4  # header, rule, three methods
+    rows = len(result.grid)
+    full = Image.open(tmp_path / "report" / "grid.png").size[1]
+    write_report(result, tmp_path / "hidden", "test", show_originals=False)
+    assert Image.open(tmp_path / "hidden" / "grid.png").size[1] == full * (rows - 1) // rows
 
 
 def test_evaluate_command(tiny_data, tmp_path, capsys):

@@ -120,15 +120,20 @@ def _jsonable(value):
     return value
 
 
-def write_report(result: SuiteResult, out_dir: Path, command: str = "") -> Path:
-    """report.json, report.md, grid.png and privacy_utility.png under ``out_dir``; returns report.md's path."""
+def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_originals: bool = True) -> Path:
+    """report.json, report.md, grid.png and privacy_utility.png under ``out_dir``; returns report.md's path.
+
+    show_originals False leaves the original images out of grid.png (third-party datasets whose images must
+    not be redistributed: only protected and recovered thumbnails are shown).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {"dataset": result.dataset, "settings": dataclasses.asdict(result.settings), "sizes": result.sizes,
                "floor": result.floor, "reid": result.reid, "privacy": result.privacy, "timings": result.timings,
                "command": command}
     _write_atomic(out_dir / "report.json", json.dumps(_jsonable(payload), indent=2).encode())
-    image_grid(result.grid, scale=1 if result.sizes["input_size"][0] >= 128 else 2).save(out_dir / "grid.png")
+    rows = {k: v for k, v in result.grid.items() if show_originals or k != "original"}
+    image_grid(rows, scale=1 if result.sizes["input_size"][0] >= 128 else 2).save(out_dir / "grid.png")
     points = {m: (p["leakage_ssim"], result.reid[m]["protected->protected"]["mAP"]) for m, p in result.privacy.items()}
     scatter(points, "privacy: recovery SSIM leakage over floor (lower is better)",
             "utility: p->p mAP").save(out_dir / "privacy_utility.png")
