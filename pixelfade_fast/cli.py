@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-test-ids", type=int, help="evaluate on this many test identities (seeded)")
     evaluate.add_argument("--no-known-noise", action="store_true", help="skip the seed-leak attack")
     evaluate.add_argument("--hide-originals", action="store_true",
-                          help="leave original images out of grid.png (datasets that must not be redistributed)")
+                          help="grid.png without originals: 3 columns, protected thumbnails only where far from the "
+                               "original (datasets that must not be redistributed)")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--device")
     evaluate.add_argument("--out", required=True, help="report folder")

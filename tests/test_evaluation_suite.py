@@ -6,7 +6,7 @@ from PIL import Image
 
 from pixelfade_fast import cli
 from pixelfade_fast.data import generate_synthped
-from pixelfade_fast.evaluation.report import headline_table, write_report
+from pixelfade_fast.evaluation.report import THIRD_PARTY_MAX_SSIM, grid_rows, headline_table, write_report
 from pixelfade_fast.evaluation.suite import SuiteSettings, run_suite
 from pixelfade_fast.models import build_model, save_safetensors
 
@@ -55,10 +55,15 @@ def test_suite_scores_every_method_and_writes_the_report(tiny_data, tmp_path):
     for figure in ("grid.png", "privacy_utility.png"):
         assert (tmp_path / "report" / figure).stat().st_size > 1000
     assert headline_table(result).count("\n") == 4  # header, rule, three methods
-    rows = len(result.grid)
-    full = Image.open(tmp_path / "report" / "grid.png").size[1]
+    full = Image.open(tmp_path / "report" / "grid.png").size
     write_report(result, tmp_path / "hidden", "test", show_originals=False)
-    assert Image.open(tmp_path / "hidden" / "grid.png").size[1] == full * (rows - 1) // rows
+    hidden = Image.open(tmp_path / "hidden" / "grid.png").size
+    # no originals, no protected thumbnails that still resemble the original, 3 of the columns
+    close = {m for m, p in result.privacy.items() if p["visual_ssim"] >= THIRD_PARTY_MAX_SSIM}
+    shown = [n for n in result.grid if n != "original" and n.replace(": protected", "") not in close]
+    assert list(grid_rows(result, show_originals=False)) == shown
+    assert all(v.shape[0] == 3 for v in grid_rows(result, show_originals=False).values())
+    assert hidden == (full[0], full[1] * len(shown) // len(result.grid))  # grid_images=3: same width
 
 
 def test_evaluate_command(tiny_data, tmp_path, capsys):

@@ -14,6 +14,10 @@ from PIL import Image, ImageDraw
 from .suite import SuiteResult
 
 SETTINGS = ("protected->protected", "original->protected", "protected->original", "original->original")
+# Without originals (third-party data), show a handful of thumbnails, and protected ones only where they are
+# far from the original (protected-vs-original SSIM below this): mosaic or blur thumbnails still show the person.
+THIRD_PARTY_COLUMNS = 3
+THIRD_PARTY_MAX_SSIM = 0.1
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -120,11 +124,26 @@ def _jsonable(value):
     return value
 
 
+def grid_rows(result: SuiteResult, show_originals: bool) -> dict[str, torch.Tensor]:
+    """The rows of grid.png: everything, or without originals a few columns of non-revealing thumbnails."""
+    if show_originals:
+        return dict(result.grid)
+    rows = {}
+    for name, images in result.grid.items():
+        if name == "original":
+            continue
+        method, kind = name.split(": ")
+        if kind == "protected" and result.privacy[method]["visual_ssim"] >= THIRD_PARTY_MAX_SSIM:
+            continue
+        rows[name] = images[:THIRD_PARTY_COLUMNS]
+    return rows
+
+
 def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_originals: bool = True) -> Path:
     """report.json, report.md, grid.png and privacy_utility.png under ``out_dir``; returns report.md's path.
 
     show_originals False leaves the original images out of grid.png (third-party datasets whose images must
-    not be redistributed: only protected and recovered thumbnails are shown).
+    not be redistributed): a few columns of recovered thumbnails and of protected ones far from the originals.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -132,8 +151,8 @@ def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_ori
                "floor": result.floor, "reid": result.reid, "privacy": result.privacy, "timings": result.timings,
                "command": command}
     _write_atomic(out_dir / "report.json", json.dumps(_jsonable(payload), indent=2).encode())
-    rows = {k: v for k, v in result.grid.items() if show_originals or k != "original"}
-    image_grid(rows, scale=1 if result.sizes["input_size"][0] >= 128 else 2).save(out_dir / "grid.png")
+    image_grid(grid_rows(result, show_originals), scale=1 if result.sizes["input_size"][0] >= 128 else 2).save(
+        out_dir / "grid.png")
     points = {m: (p["leakage_ssim"], result.reid[m]["protected->protected"]["mAP"]) for m, p in result.privacy.items()}
     scatter(points, "privacy: recovery SSIM leakage over floor (lower is better)",
             "utility: p->p mAP").save(out_dir / "privacy_utility.png")
