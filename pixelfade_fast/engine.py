@@ -58,6 +58,19 @@ def features_of(output) -> torch.Tensor:
                     f"first item is one, or a dict with a 'features' entry")
 
 
+@torch.no_grad()
+def extract_features(model: nn.Module, pixels: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """Features [N, D] (float32, on the CPU) of pixel images in [0, 1], in the model's input space, eval mode."""
+    device = next(model.parameters()).device
+    mean, std = (v.reshape(1, -1, 1, 1) for v in normalisation(model, pixels.shape[1], device))
+    out = []
+    with frozen(model):
+        for first in range(0, pixels.shape[0], batch_size):
+            batch = pixels[first:first + batch_size].to(device).float()
+            out.append(features_of(model((batch - mean) / std)).float().cpu())
+    return torch.cat(out)
+
+
 def per_image_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L_i = mean_d (f(x^p)_{i,d} - f0_{i,d})^2, one value per image (never a batch mean)."""
     return (features.float() - target).square().mean(dim=1)

@@ -18,7 +18,7 @@ from torch import nn
 from ..config import FadeConfig
 from ..data.images import load_images
 from ..data.records import ReIDSplit, Record
-from ..engine import features_of, frozen, normalisation, per_image_loss
+from ..engine import extract_features, per_image_loss
 from .ablations import ABLATIONS
 from .attack import attacker_noise, prior_floor, run_attack
 from .baselines import BASELINES
@@ -56,19 +56,6 @@ class SuiteResult:
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-@torch.no_grad()
-def extract_features(model: nn.Module, pixels: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """Features [N, D] of pixel images in [0, 1], on the CPU."""
-    device = next(model.parameters()).device
-    mean, std = (v.reshape(1, -1, 1, 1) for v in normalisation(model, 3, device))
-    out = []
-    with frozen(model):
-        for first in range(0, pixels.shape[0], batch_size):
-            batch = pixels[first:first + batch_size].to(device).float()
-            out.append(features_of(model((batch - mean) / std)).float().cpu())
-    return torch.cat(out)
 
 
 def _ids(records: list[Record]) -> tuple[list[int], list[int]]:

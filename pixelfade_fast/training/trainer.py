@@ -13,6 +13,7 @@ import torch
 
 from ..data.images import load_images
 from ..data.records import ReIDSplit, Record
+from ..engine import extract_features as pixel_features
 from ..evaluation.reid_metrics import evaluate_reid
 from ..models import ReIDModel, build_model, load_weights
 from .augment import augment_batch
@@ -105,11 +106,10 @@ def _load_uint8(records: Sequence[Record], size: tuple[int, int], num_workers: i
 def extract_features(model: ReIDModel, records: Sequence[Record], batch_size: int = 128,
                      num_workers: int = 0) -> torch.Tensor:
     """Features [N, D] (on the CPU) of the images of ``records``, resized to the model's input size."""
-    device = model.mean.device
     features = []
     for first in range(0, len(records), batch_size):
         pixels = load_images([r.path for r in records[first:first + batch_size]], model.input_size, num_workers)
-        features.append(model(model.normalize(pixels.to(device))).float().cpu())
+        features.append(pixel_features(model, pixels, batch_size))
     return torch.cat(features)
 
 
