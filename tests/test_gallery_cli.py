@@ -1,9 +1,7 @@
 """pixelfade protect / merge: outputs, manifest, resume, unreadable inputs, sharding, and no seed on disk."""
-import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from pixelfade_fast import cli
