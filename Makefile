@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.pixelfade-installed
-BUILD_INPUTS := setup.py pyproject.toml $(wildcard build_flags.json csrc/*.h csrc/*.cpp csrc/*/*.cpp csrc/*/*.cu csrc/*/*.cuh csrc/*.cu)
+BUILD_INPUTS := setup.py pyproject.toml $(wildcard build_flags.json csrc/*.h csrc/*/*.h csrc/*.cpp csrc/*/*.cpp csrc/*/*.cu csrc/*/*.cuh csrc/*.cu)
 
 .PHONY: install test test-python cuda-check cmake-test demo bench clean
 

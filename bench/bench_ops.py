@@ -1,27 +1,37 @@
 """Benchmark of fade_step_: each backend against unfused eager and torch.compile baselines, and a copy.
 
-Bandwidth is counted from the minimal bytes of a step in which every image does CO and PRO (the init phase):
-read xp, mom, grad and write xp, mom = 5 float32 values = 20 bytes per element. The copy row moves the same
-number of bytes (a copy of 2.5 float32 values per element), measured in the same run, so `frac_of_copy` is the
-fraction of the bandwidth this device actually reaches.
+Bandwidth is counted from the minimal bytes of a CO step: read xp, mom, grad and write xp, mom = 5 float32
+values = 20 bytes per element. The copy row moves the same number of bytes (a copy of 2.5 float32 values per
+element), measured in the same run, so `frac_of_copy` is the fraction of the bandwidth this device reaches.
+
+Which images take which operation (`--flags`, one CSV column):
+  co_pro   every image does CO and PRO (the init phase; the most work: a Philox word per element for the mask
+           test, Box-Muller for the replaced fifth)
+  co       every image does CO only (the main phase above ε, the final and finishing steps: most steps)
+  mixed    each image does CO or PRO at random (the main phase once some images are below ε)
 
 Baselines:
   eager_reference      pixelfade_fast.reference.fade_step_ (computes Philox with torch integer ops each step)
   eager_stored_noise   the same step with η and the mask ids precomputed once and read each step (what an
                        unfused loop that stores its noise does, like the authors' code)
   compiled_*           torch.compile of the above
+On Hopper and later GPUs the cpp backend is timed twice: `cpp` (the default two-pass CUDA kernels) and
+`cpp_cluster` (PIXELFADE_CUDA_STEP=cluster: grad read once, kept in shared memory).
 
-    python bench/bench_ops.py --device cuda --batches 1 16 64 256 512 --out bench/results/ops_h200.csv
+    python bench/bench_ops.py --device cuda --batches 1 16 64 256 512 --flags co_pro co --out bench/results/ops_h200.csv
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -29,6 +39,27 @@ import pixelfade_fast as pf
 from pixelfade_fast import reference
 
 BYTES_PER_ELEMENT = 20
+FLAG_MIXES = ("co_pro", "co", "mixed")
+
+
+class Candidate(NamedTuple):
+    name: str
+    step: Callable[[], object]
+    env: dict  # environment variables set while it is timed
+
+
+@contextlib.contextmanager
+def environment(values: dict):
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def stored_noise_step(xp, mom, grad, do_co, do_pro, beta, mask_idx, noise, mask_ids, lo, hi, alpha: float):
@@ -65,15 +96,21 @@ def timer(device: torch.device, fn, warmup: int, reps: int) -> float:
     return statistics.median(samples)
 
 
-def make_inputs(batch: int, shape: tuple[int, int, int], device: torch.device, seed: int):
+def make_inputs(batch: int, shape: tuple[int, int, int], device: torch.device, seed: int, flag_mix: str):
     generator = torch.Generator(device="cpu").manual_seed(seed)
+    do_co = torch.ones(batch, dtype=torch.bool)
+    do_pro = torch.ones(batch, dtype=torch.bool)
+    if flag_mix == "co":
+        do_pro.fill_(False)
+    elif flag_mix == "mixed":
+        do_co = torch.rand(batch, generator=generator) < 0.5
+        do_pro = ~do_co
     full = (batch, *shape)
     xp = torch.randn(full, generator=generator).to(device)
     mom = torch.randn(full, generator=generator).to(device)
     grad = torch.randn(full, generator=generator).to(device)
     keys = reference.derive_keys(seed, range(batch)).to(device)
-    flags = dict(do_co=torch.ones(batch, dtype=torch.bool, device=device),
-                 do_pro=torch.ones(batch, dtype=torch.bool, device=device),
+    flags = dict(do_co=do_co.to(device), do_pro=do_pro.to(device),
                  beta=torch.full((batch,), 0.01, device=device),
                  mask_idx=torch.randint(0, 5, (batch,), generator=generator, dtype=torch.int32).to(device))
     lo = torch.full((shape[0],), -2.2, device=device)
@@ -81,9 +118,14 @@ def make_inputs(batch: int, shape: tuple[int, int, int], device: torch.device, s
     return xp, mom, grad, keys, flags, lo, hi
 
 
-def candidates(device: torch.device, batch: int, shape, seed: int, compile_baselines: bool):
-    """(name, callable) pairs for every implementation that can run on ``device``."""
-    xp, mom, grad, keys, flags, lo, hi = make_inputs(batch, shape, device, seed)
+def has_clusters(device: torch.device) -> bool:
+    return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9
+
+
+def candidates(device: torch.device, batch: int, shape, seed: int, flag_mix: str,
+               compile_baselines: bool) -> list[Candidate]:
+    """Every implementation that can run on ``device``, on the same inputs."""
+    xp, mom, grad, keys, flags, lo, hi = make_inputs(batch, shape, device, seed, flag_mix)
     step_args = (xp, mom, grad, flags["do_co"], flags["do_pro"], flags["beta"], flags["mask_idx"], keys, lo, hi,
                  0.6, 5, "l1mean", False)
     out = []
@@ -92,21 +134,24 @@ def candidates(device: torch.device, batch: int, shape, seed: int, compile_basel
         if name == "triton" and device.type != "cuda":
             usable = False  # the interpreter is a test tool, not a benchmark
         if usable:
-            out.append((name, lambda name=name: pf.ops.fade_step_(*step_args, backend=name)))
+            out.append(Candidate(name, lambda name=name: pf.ops.fade_step_(*step_args, backend=name), {}))
+        if usable and name == "cpp" and has_clusters(device):
+            out.append(Candidate("cpp_cluster", lambda: pf.ops.fade_step_(*step_args, backend="cpp"),
+                                 {"PIXELFADE_CUDA_STEP": "cluster"}))
     noise = reference.fade_noise(keys, shape)
     mask_ids = reference.fade_mask_ids(keys, shape, 5, False)
     stored_args = (xp, mom, grad, flags["do_co"], flags["do_pro"], flags["beta"], flags["mask_idx"], noise,
                    mask_ids, lo, hi, 0.6)
-    out.append(("eager_reference", lambda: reference.fade_step_(*step_args)))
-    out.append(("eager_stored_noise", lambda: stored_noise_step(*stored_args)))
+    out.append(Candidate("eager_reference", lambda: reference.fade_step_(*step_args), {}))
+    out.append(Candidate("eager_stored_noise", lambda: stored_noise_step(*stored_args), {}))
     if compile_baselines:
         compiled_stored = torch.compile(stored_noise_step, dynamic=False)
         compiled_reference = torch.compile(reference.fade_step_, dynamic=False)
-        out.append(("compiled_stored_noise", lambda: compiled_stored(*stored_args)))
-        out.append(("compiled_reference", lambda: compiled_reference(*step_args)))
+        out.append(Candidate("compiled_stored_noise", lambda: compiled_stored(*stored_args), {}))
+        out.append(Candidate("compiled_reference", lambda: compiled_reference(*step_args), {}))
     copy_src = torch.randn(int(2.5 * xp.numel()), device=device)
     copy_dst = torch.empty_like(copy_src)
-    out.append(("copy", lambda: copy_dst.copy_(copy_src)))
+    out.append(Candidate("copy", lambda: copy_dst.copy_(copy_src), {}))
     return out
 
 
@@ -134,7 +179,31 @@ def write_rows(path: Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
         writer.writeheader()
         writer.writerows(rows)
-    print(f"wrote {path}")
+    print(f"wrote {path} ({len(rows)} rows)")
+
+
+def bench_batch(device, batch: int, shape, flag_mix: str, args, meta: dict) -> list[dict]:
+    """Times every candidate on one batch; one CSV row each."""
+    timings = {}
+    for candidate in candidates(device, batch, shape, batch, flag_mix, not args.no_compile):
+        try:
+            with environment(candidate.env):
+                timings[candidate.name] = timer(device, candidate.step, args.warmup, args.reps)
+        except Exception as error:  # a baseline that fails to compile is reported, not fatal
+            print(f"B={batch} {candidate.name}: failed ({type(error).__name__}: {error})", file=sys.stderr)
+    elements = batch * shape[0] * shape[1] * shape[2]
+    gbps = {name: BYTES_PER_ELEMENT * elements / (ms * 1e-3) / 1e9 for name, ms in timings.items()}
+    rows = []
+    for name, ms in timings.items():
+        row = dict(meta, impl=name, flags=flag_mix, batch=batch, shape="x".join(map(str, shape)),
+                   time_ms=round(ms, 5), gbps=round(gbps[name], 2), frac_of_copy=round(gbps[name] / gbps["copy"], 4))
+        for baseline in ("eager_reference", "eager_stored_noise", "compiled_stored_noise", "compiled_reference"):
+            if baseline in timings:
+                row[f"speedup_vs_{baseline}"] = round(timings[baseline] / ms, 3)
+        rows.append(row)
+        print(f"{flag_mix:6s} B={batch:4d} {name:24s} {ms:10.4f} ms {gbps[name]:9.1f} GB/s "
+              f"{row['frac_of_copy']:7.1%} of copy", flush=True)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -144,6 +213,8 @@ def main(argv=None) -> int:
     parser.add_argument("--shape", type=int, nargs=3, default=[3, 256, 128], metavar=("C", "H", "W"))
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--flags", nargs="+", choices=FLAG_MIXES, default=["co_pro"],
+                        help="which images do CO / PRO (see above); one set of rows per choice")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baselines")
     parser.add_argument("--out", type=Path, help="CSV file to write (default: print only)")
     args = parser.parse_args(argv)
@@ -152,26 +223,11 @@ def main(argv=None) -> int:
     meta = {"device": device_name(device), "torch": torch.__version__, "triton": triton_version(),
             "date": datetime.date.today().isoformat()}
     rows = []
-    for batch in args.batches:
-        timings = {}
-        for name, fn in candidates(device, batch, shape, seed=batch, compile_baselines=not args.no_compile):
-            try:
-                timings[name] = timer(device, fn, args.warmup, args.reps)
-            except Exception as error:  # a baseline that fails to compile is reported, not fatal
-                print(f"B={batch} {name}: failed ({type(error).__name__}: {error})", file=sys.stderr)
-        elements = batch * shape[0] * shape[1] * shape[2]
-        gbps = {name: BYTES_PER_ELEMENT * elements / (ms * 1e-3) / 1e9 for name, ms in timings.items()}
-        for name, ms in timings.items():
-            row = dict(meta, impl=name, batch=batch, shape="x".join(map(str, shape)), time_ms=round(ms, 5),
-                       gbps=round(gbps[name], 2), frac_of_copy=round(gbps[name] / gbps["copy"], 4))
-            for baseline in ("eager_reference", "eager_stored_noise", "compiled_stored_noise", "compiled_reference"):
-                if baseline in timings:
-                    row[f"speedup_vs_{baseline}"] = round(timings[baseline] / ms, 3)
-            rows.append(row)
-            print(f"B={batch:4d} {name:24s} {ms:10.4f} ms {gbps[name]:9.1f} GB/s {row['frac_of_copy']:7.1%} of copy",
-                  flush=True)
-    if args.out:
-        write_rows(args.out, rows)
+    for flag_mix in args.flags:
+        for batch in args.batches:
+            rows += bench_batch(device, batch, shape, flag_mix, args, meta)
+            if args.out:  # after every batch, so a run cut short keeps what it measured
+                write_rows(args.out, rows)
     return 0
 
 

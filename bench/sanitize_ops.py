@@ -1,7 +1,10 @@
-"""Runs every CUDA op of every fast backend once on small odd-shaped inputs, for compute-sanitizer to watch.
+"""Runs every CUDA op of every fast backend once on small odd-shaped inputs, for compute-sanitizer to watch
+(the cpp fade_step_ in both CUDA variants where the GPU has thread-block clusters).
 
     compute-sanitizer --tool memcheck --error-exitcode 9 python bench/sanitize_ops.py
 """
+import os
+
 import torch
 
 import pixelfade_fast as pf
@@ -10,9 +13,14 @@ from pixelfade_fast import reference
 
 def main() -> None:
     device = torch.device("cuda")
-    for backend, status in pf.backends().items():
-        if backend == "reference" or not status.cuda:
-            continue
+    runs = [(name, None) for name, status in pf.backends().items() if name != "reference" and status.cuda]
+    if any(name == "cpp" for name, _ in runs) and torch.cuda.get_device_capability()[0] >= 9:
+        runs.append(("cpp", "cluster"))
+    for backend, variant in runs:
+        if variant is None:
+            os.environ.pop("PIXELFADE_CUDA_STEP", None)
+        else:
+            os.environ["PIXELFADE_CUDA_STEP"] = variant
         for batch, shape in ((1, (3, 7, 5)), (5, (3, 33, 17)), (3, (3, 64, 32))):
             keys = reference.derive_keys(batch, range(batch)).to(device)
             xp = torch.randn(batch, *shape, device=device)
@@ -30,7 +38,7 @@ def main() -> None:
                     pf.ops.fade_mask_ids(keys, shape, 5, pixel_masks, backend=backend)
             pf.ops.fade_noise(keys, shape, backend=backend)
         torch.cuda.synchronize()
-        print(f"{backend}: ran every op")
+        print(f"{backend}{'' if variant is None else ' (' + variant + ')'}: ran every op")
 
 
 if __name__ == "__main__":

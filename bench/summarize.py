@@ -16,13 +16,13 @@ def main(folder: str) -> int:
     rows = list(csv.DictReader(open(ops)))
     if rows:
         print(f"{rows[0]['device']} | torch {rows[0]['torch']} | triton {rows[0]['triton']} | {rows[0]['date']}")
-    print(f"{'B':>4} {'impl':24} {'ms':>9} {'GB/s':>8} {'%copy':>6} {'x eager':>8} {'x stored':>8} {'x compiled':>10}")
+    print(f"{'flags':6} {'B':>4} {'impl':22} {'ms':>9} {'GB/s':>8} {'%copy':>6} {'x eager':>8} {'x compiled':>10}")
     for row in rows:
         if row["impl"] == "copy":
             continue
-        print(f"{row['batch']:>4} {row['impl']:24} {float(row['time_ms']):9.4f} {float(row['gbps']):8.1f} "
-              f"{float(row['frac_of_copy']) * 100:5.1f}% {row.get('speedup_vs_eager_reference') or '-':>8} "
-              f"{row.get('speedup_vs_eager_stored_noise') or '-':>8} {row.get('speedup_vs_compiled_stored_noise') or '-':>10}")
+        print(f"{row.get('flags', 'co_pro'):6} {row['batch']:>4} {row['impl']:22} {float(row['time_ms']):9.4f} "
+              f"{float(row['gbps']):8.1f} {float(row['frac_of_copy']) * 100:5.1f}% "
+              f"{row.get('speedup_vs_eager_reference') or '-':>8} {row.get('speedup_vs_compiled_reference') or '-':>10}")
     protect = root / "protect.csv"
     if protect.exists():
         print()

@@ -353,9 +353,18 @@ def test_fade_step_runs_under_torch_compile_fullgraph(device):
 
 # ------------------------------------------------------------------------------------------------- CUDA only
 
+def use_cuda_step(monkeypatch, variant):
+    """Select the CUDA fade_step_ variant (PIXELFADE_CUDA_STEP) for this test; skip `cluster` before Hopper."""
+    monkeypatch.setenv("PIXELFADE_CUDA_STEP", variant)
+    if variant == "cluster" and torch.cuda.get_device_capability()[0] < 9:
+        pytest.skip("thread-block clusters need compute capability 9.0 or later")
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA_OK, reason="needs a CUDA device and an extension built with the CUDA kernels")
-def test_cuda_fade_step_graph_capture_and_replay():
+@pytest.mark.parametrize("variant", ["two_pass", "cluster"])
+def test_cuda_fade_step_graph_capture_and_replay(monkeypatch, variant):
+    use_cuda_step(monkeypatch, variant)
     generator = torch.Generator().manual_seed(torch.seed() % 2**31)
     static = step_inputs((8, 3, 64, 32), torch.float32, "cuda", generator)
     stream = torch.cuda.Stream()
@@ -412,3 +421,39 @@ def test_cuda_and_cpu_kernels_agree():
     keys = args["keys"]
     assert torch.equal(ops().fade_mask_ids(keys.cuda(), [3, 40, 20], 5, True).cpu(),
                        ops().fade_mask_ids(keys, [3, 40, 20], 5, True))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA_OK, reason="needs a CUDA device and an extension built with the CUDA kernels")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("norm", ["l1mean", "l2sq"])
+@pytest.mark.parametrize("pixel_masks", [False, True])
+def test_cuda_cluster_step_matches_reference_and_is_deterministic(monkeypatch, dtype, norm, pixel_masks):
+    """The grad-in-shared-memory variant: every shape of the two-pass tests plus a batch of several waves,
+    a zero-gradient image, and the same bits on a rerun."""
+    use_cuda_step(monkeypatch, "cluster")
+    generator = torch.Generator().manual_seed(torch.seed() % 2**31)
+    for shape in SHAPES["cuda"] + [(300, 3, 64, 32)]:
+        args = step_inputs(shape, dtype, "cuda", generator)
+        args["grad"][0].zero_()
+        ours, ref = run_both(args, 0.6, 5, norm, pixel_masks)
+        name = f"cluster {shape} {dtype} {norm} pixel_masks={pixel_masks}"
+        assert torch.isfinite(ours["mom"]).all(), f"{name}: non-finite mom"
+        assert_step_matches(ours, ref, args, 5, pixel_masks, name)
+        again = {k: v.clone() for k, v in args.items()}
+        call_step(ops().fade_step_, again, 0.6, 5, norm, pixel_masks)
+        assert torch.equal(again["xp"], ours["xp"]) and torch.equal(again["mom"], ours["mom"]), f"{name}: rerun"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA_OK, reason="needs a CUDA device and an extension built with the CUDA kernels")
+def test_cuda_step_variant_errors_say_what_to_do(monkeypatch):
+    generator = torch.Generator().manual_seed(0)
+    monkeypatch.setenv("PIXELFADE_CUDA_STEP", "fastest")
+    args = step_inputs((2, 3, 8, 8), torch.float32, "cuda", generator)
+    with pytest.raises(ValueError, match="PIXELFADE_CUDA_STEP must be 'two_pass' or 'cluster', got 'fastest'"):
+        call_step(ops().fade_step_, args, 0.6, 5, "l1mean", False)
+    use_cuda_step(monkeypatch, "cluster")
+    huge = step_inputs((1, 3, 1024, 1024), torch.float32, "cuda", generator)  # 1/8 of grad: 1.5 MB per block
+    with pytest.raises(ValueError, match="use PIXELFADE_CUDA_STEP=two_pass"):
+        call_step(ops().fade_step_, huge, 0.6, 5, "l1mean", False)

@@ -9,15 +9,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "cpu/philox_runs.h"
 #include "cpu_chunks.h"
 #include "fade_checks.h"
-#include "philox.h"
 
 namespace pixelfade {
 namespace {
 
 constexpr int kLanes = 8;     // independent accumulators: a fixed summation order the compiler can vectorise
-constexpr int64_t kTile = 256;  // PRO works on tiles: mask test for the whole tile, then the replacements
+constexpr int64_t kTile = kPhiloxRun;  // PRO works on tiles: mask ids for the whole tile, then the replacements
 
 // NaN-propagating min / max, like torch.minimum / torch.maximum / clamp_min.
 template <typename T>
@@ -89,7 +89,9 @@ struct ImageLayout {
 // CO, PRO and clamp on elements [begin, end) of one image, one channel segment and tile at a time.
 template <typename scalar_t>
 void update_chunk(const ImageStep<scalar_t>& s, const ImageLayout& layout, int64_t begin, int64_t end) {
-  bool replace[kTile];
+  int32_t ids[kTile];
+  uint64_t replaced[kTile];
+  float noise[kTile];
   for (int64_t segment = begin; segment < end;) {
     const int64_t channel = segment / layout.hw;
     const int64_t segment_end = std::min(end, (channel + 1) * layout.hw);
@@ -108,14 +110,17 @@ void update_chunk(const ImageStep<scalar_t>& s, const ImageLayout& layout, int64
         }
       }
       if (s.pro) {
+        // Mask ids for the whole tile (vectorised Philox), then η only at the elements being replaced.
         const uint64_t mask_index = static_cast<uint64_t>(layout.pixel_masks ? first - channel * layout.hw : first);
+        mask_id_run(s.mask_key, mask_index, n, layout.num_masks, ids);
+        int64_t count = 0;
         for (int64_t j = 0; j < n; ++j) {
-          replace[j] = mask_id(s.mask_key, mask_index + j, layout.num_masks) == s.target_mask;
+          replaced[count] = static_cast<uint64_t>(first + j);
+          count += ids[j] == s.target_mask;
         }
-        for (int64_t j = 0; j < n; ++j) {
-          if (replace[j]) {
-            x[j] = static_cast<scalar_t>(noise_value(s.noise_key, static_cast<uint64_t>(first + j)));
-          }
+        noise_at(s.noise_key, replaced, count, noise);
+        for (int64_t k = 0; k < count; ++k) {
+          x[static_cast<int64_t>(replaced[k]) - first] = static_cast<scalar_t>(noise[k]);
         }
       }
       for (int64_t j = 0; j < n; ++j) {

@@ -4,8 +4,10 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstdint>
 
+#include "cpu/philox_runs.h"
 #include "cpu_chunks.h"
 #include "fade_checks.h"
 #include "philox.h"
@@ -30,8 +32,8 @@ at::Tensor fade_noise_cpu(const at::Tensor& keys, c10::IntArrayRef shape) {
   for_each_image_chunk(keys.size(0), numel, [&](int64_t image, int64_t, int64_t begin, int64_t end) {
     const uint64_t noise_key = static_cast<uint64_t>(key_ptr[2 * image]);
     float* image_out = out_ptr + image * numel;
-    for (int64_t e = begin; e < end; ++e) {
-      image_out[e] = noise_value(noise_key, static_cast<uint64_t>(e));
+    for (int64_t e = begin; e < end; e += kPhiloxRun) {
+      noise_run(noise_key, static_cast<uint64_t>(e), std::min(kPhiloxRun, end - e), image_out + e);
     }
   });
   return out;
@@ -54,9 +56,16 @@ at::Tensor fade_mask_ids_cpu(const at::Tensor& keys, c10::IntArrayRef shape, int
   for_each_image_chunk(keys.size(0), numel, [&](int64_t image, int64_t, int64_t begin, int64_t end) {
     const uint64_t mask_key = static_cast<uint64_t>(key_ptr[2 * image + 1]);
     uint8_t* image_out = out_ptr + image * numel;
-    for (int64_t e = begin; e < end; ++e) {
+    int32_t ids[kPhiloxRun];
+    for (int64_t e = begin; e < end;) {
+      // A run of consecutive mask indices: within one channel when masks are per pixel.
       const int64_t index = pixel_masks ? e % hw : e;
-      image_out[e] = static_cast<uint8_t>(mask_id(mask_key, static_cast<uint64_t>(index), masks));
+      const int64_t run = std::min({kPhiloxRun, end - e, pixel_masks ? hw - index : kPhiloxRun});
+      mask_id_run(mask_key, static_cast<uint64_t>(index), run, masks, ids);
+      for (int64_t j = 0; j < run; ++j) {
+        image_out[e + j] = static_cast<uint8_t>(ids[j]);
+      }
+      e += run;
     }
   });
   return out;

@@ -5,12 +5,23 @@
 // Grid: (blocks per image, images), sized to fill the GPU for any batch. Per-image flags are read on the device,
 // once per block, and select one of four specialised loops; images without CO never read grad, images without
 // PRO never run Philox. 16-byte loads/stores when N is a multiple of the pack size and the pointers are aligned.
+//
+// The two passes read grad twice (24 bytes per element for a CO step instead of the minimal 20). The `cluster`
+// variant (Hopper and later) reads it once: a thread-block cluster of kClusterBlocks blocks owns one image, each
+// block keeps its slice of grad in shared memory while the cluster sums the norm through distributed shared
+// memory (block totals added in rank order, so every block gets the same bits), then updates from shared memory.
+// PIXELFADE_CUDA_STEP=two_pass|cluster picks the variant (default two_pass until the cluster variant is measured;
+// bench/gpu_check.sh tests and times both).
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <cooperative_groups.h>
 #include <torch/library.h>
+
+#include <cstdlib>
+#include <string>
 
 #include "cuda/launch_utils.cuh"
 #include "fade_checks.h"
@@ -20,12 +31,14 @@ namespace pixelfade {
 namespace cuda {
 namespace {
 
+constexpr int kClusterBlocks = 8;  // the portable maximum cluster size
+
 template <typename scalar_t>
 struct StepArgs {
   scalar_t* xp;
   scalar_t* mom;
   const scalar_t* grad;
-  double* partials;  // [batch, gridDim.x]
+  double* partials;  // [batch, gridDim.x] (two-pass variant only)
   const bool* do_co;
   const bool* do_pro;
   const float* beta;
@@ -101,15 +114,17 @@ __global__ void __launch_bounds__(kThreads) norm_partials_kernel(StepArgs<scalar
   }
 }
 
-// CO / PRO / clamp over elements [begin, end) of one image; kCo and kPro are the image's flags.
+// CO / PRO / clamp over elements [begin, end) of one image; kCo and kPro are the image's flags. Element e's
+// gradient is grad[e - grad_first]: the image's gradient in global memory (grad_first = 0) or a slice of it in
+// shared memory.
 template <typename scalar_t, bool kVector, bool kCo, bool kPro>
 __device__ __forceinline__ void update_range(const StepArgs<scalar_t>& a, int64_t image, scalar_t norm,
-                                             int64_t begin, int64_t end) {
+                                             const scalar_t* grad, int64_t grad_first, int64_t begin,
+                                             int64_t end) {
   using L = Loader<scalar_t, kVector>;
   const int64_t offset = image * a.numel;
   scalar_t* xp = a.xp + offset;
   scalar_t* mom = a.mom + offset;
-  const scalar_t* grad = a.grad + offset;
   const scalar_t beta = kCo ? static_cast<scalar_t>(a.beta[image]) : scalar_t(0);
   const int32_t target_mask = kPro ? a.mask_idx[image] : 0;
   const uint64_t noise_key = kPro ? static_cast<uint64_t>(a.keys[2 * image]) : 0;
@@ -121,7 +136,7 @@ __device__ __forceinline__ void update_range(const StepArgs<scalar_t>& a, int64_
     L::load(xp + e, x);
     if constexpr (kCo) {
       L::load(mom + e, m);
-      L::load(grad + e, g);
+      L::load(grad + (e - grad_first), g);
     }
     int64_t channel = e / a.hw;
     int64_t pixel = e - channel * a.hw;
@@ -151,6 +166,33 @@ __device__ __forceinline__ void update_range(const StepArgs<scalar_t>& a, int64_
   }
 }
 
+// The image's flags select one of four specialised loops (the same branch for the whole block).
+template <typename scalar_t, bool kVector>
+__device__ __forceinline__ void update_image_range(const StepArgs<scalar_t>& a, int64_t image, bool co, bool pro,
+                                                   scalar_t norm, const scalar_t* grad, int64_t grad_first,
+                                                   int64_t begin, int64_t end) {
+  if (co) {
+    if (pro) {
+      update_range<scalar_t, kVector, true, true>(a, image, norm, grad, grad_first, begin, end);
+    } else {
+      update_range<scalar_t, kVector, true, false>(a, image, norm, grad, grad_first, begin, end);
+    }
+  } else if (pro) {
+    update_range<scalar_t, kVector, false, true>(a, image, norm, grad, grad_first, begin, end);
+  } else {
+    update_range<scalar_t, kVector, false, false>(a, image, norm, grad, grad_first, begin, end);
+  }
+}
+
+// The image norm from its total: mean for l1mean, floored at 1e-12.
+template <typename scalar_t>
+__device__ __forceinline__ scalar_t image_norm(const StepArgs<scalar_t>& a, double total) {
+  if (a.l1mean) {
+    total /= static_cast<double>(a.numel);
+  }
+  return nan_max(static_cast<scalar_t>(total), static_cast<scalar_t>(1e-12));
+}
+
 template <typename scalar_t, bool kVector>
 __global__ void __launch_bounds__(kThreads) fade_update_kernel(StepArgs<scalar_t> a) {
   __shared__ double scratch[kWarps];
@@ -169,26 +211,62 @@ __global__ void __launch_bounds__(kThreads) fade_update_kernel(StepArgs<scalar_t
       }
       total = block_sum(total, scratch);
       if (threadIdx.x == 0) {
-        if (a.l1mean) {
-          total /= static_cast<double>(a.numel);
-        }
-        shared_norm = nan_max(static_cast<scalar_t>(total), static_cast<scalar_t>(1e-12));
+        shared_norm = image_norm(a, total);
       }
       __syncthreads();
       norm = shared_norm;
     }
-    if (co) {
-      if (pro) {
-        update_range<scalar_t, kVector, true, true>(a, image, norm, begin, end);
-      } else {
-        update_range<scalar_t, kVector, true, false>(a, image, norm, begin, end);
-      }
-    } else if (pro) {
-      update_range<scalar_t, kVector, false, true>(a, image, norm, begin, end);
-    } else {
-      update_range<scalar_t, kVector, false, false>(a, image, norm, begin, end);
-    }
+    update_image_range<scalar_t, kVector>(a, image, co, pro, norm, a.grad + image * a.numel, 0, begin, end);
   }
+}
+
+// One image per cluster of kClusterBlocks blocks; block `rank` owns elements [rank*chunk, (rank+1)*chunk) and keeps
+// their gradient in dynamic shared memory between the norm and the update, so grad is read from memory once.
+template <typename scalar_t, bool kVector>
+__global__ void __launch_bounds__(kThreads) fade_step_cluster_kernel(StepArgs<scalar_t> a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  using L = Loader<scalar_t, kVector>;
+  extern __shared__ __align__(16) unsigned char grad_slice_bytes[];
+  scalar_t* grad_slice = reinterpret_cast<scalar_t*>(grad_slice_bytes);
+  __shared__ double scratch[kWarps];
+  __shared__ double block_total;
+  const cg::cluster_group cluster = cg::this_cluster();
+  const int64_t image = blockIdx.x / kClusterBlocks;
+  const int64_t begin = static_cast<int64_t>(cluster.block_rank()) * a.chunk;
+  const int64_t end = begin + a.chunk < a.numel ? begin + a.chunk : a.numel;
+  const bool co = a.do_co[image];  // the same for every block of the cluster, so all or none reach cluster.sync()
+  const bool pro = a.do_pro[image];
+  scalar_t norm = scalar_t(1);
+  if (co) {
+    const scalar_t* grad = a.grad + image * a.numel;
+    double sum = 0.0;
+    for (int64_t e = begin + threadIdx.x * L::kSize; e < end; e += kThreads * L::kSize) {
+      scalar_t g[L::kSize];
+      L::load(grad + e, g);
+      L::store(grad_slice + (e - begin), g);  // read back below by this same thread
+#pragma unroll
+      for (int j = 0; j < L::kSize; ++j) {
+        const double v = static_cast<double>(g[j]);
+        sum += a.l1mean ? fabs(v) : v * v;
+      }
+    }
+    sum = block_sum(sum, scratch);
+    if (threadIdx.x == 0) {
+      block_total = sum;
+    }
+    cluster.sync();  // every block's total is written and visible to the cluster
+    double total = 0.0;
+    for (unsigned int rank = 0; rank < kClusterBlocks; ++rank) {
+      total += *cluster.map_shared_rank(&block_total, rank);
+    }
+    cluster.sync();  // no block leaves (freeing its shared memory) while another still reads its total
+    norm = image_norm(a, total);
+  }
+  update_image_range<scalar_t, kVector>(a, image, co, pro, norm, grad_slice, begin, begin, end);
+#else
+  __trap();  // launched only on compute capability 9.0 and later (see cluster_step_plan)
+#endif
 }
 
 template <typename scalar_t, bool kVector>
@@ -199,6 +277,61 @@ void launch_passes(const StepArgs<scalar_t>& args, dim3 grid, cudaStream_t strea
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+enum class StepVariant { TwoPass, Cluster };
+
+// PIXELFADE_CUDA_STEP, read at every call so that tests and benchmarks can switch variants in one process.
+StepVariant requested_variant() {
+  const char* value = std::getenv("PIXELFADE_CUDA_STEP");
+  const std::string name = value == nullptr ? "" : value;
+  if (name.empty() || name == "two_pass") {
+    return StepVariant::TwoPass;
+  }
+  TORCH_CHECK_VALUE(name == "cluster", "pixelfade::fade_step_: PIXELFADE_CUDA_STEP must be 'two_pass' or 'cluster', got '" + name + "'");
+  return StepVariant::Cluster;
+}
+
+// The cluster variant: one cluster of kClusterBlocks blocks per image, dynamic shared memory for one block's
+// slice of the gradient. Says why when this GPU cannot run it.
+template <typename scalar_t, bool kVector>
+void launch_cluster(const StepArgs<scalar_t>& args, cudaStream_t stream) {
+  const auto kernel = fade_step_cluster_kernel<scalar_t, kVector>;
+  const int64_t slice_bytes = args.chunk * static_cast<int64_t>(sizeof(scalar_t));
+  const int device = c10::cuda::current_device();
+  int major = 0;
+  int shared_optin = 0;
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&shared_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  TORCH_CHECK_VALUE(major >= 9, "pixelfade::fade_step_: PIXELFADE_CUDA_STEP=cluster needs compute capability 9.0 "
+                    "or later (thread-block clusters), this GPU has " + std::to_string(major) +
+                    ".x; unset it or set it to 'two_pass'");
+  constexpr int64_t kStaticShared = 1024;  // the kernel's own __shared__ variables, rounded up
+  TORCH_CHECK_VALUE(slice_bytes + kStaticShared <= shared_optin,
+                    "pixelfade::fade_step_: PIXELFADE_CUDA_STEP=cluster keeps 1/" + std::to_string(kClusterBlocks) +
+                    " of an image's gradient in each block's shared memory: " + std::to_string(slice_bytes) +
+                    " bytes for images of " + std::to_string(args.numel) + " elements, more than the " +
+                    std::to_string(shared_optin) + " this GPU allows; use PIXELFADE_CUDA_STEP=two_pass");
+  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      static_cast<int>(slice_bytes)));
+  cudaLaunchConfig_t config{};
+  cudaLaunchAttribute attribute{};
+  config.gridDim = dim3(static_cast<unsigned int>(args.batch * kClusterBlocks));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = static_cast<size_t>(slice_bytes);
+  config.stream = stream;
+  attribute.id = cudaLaunchAttributeClusterDimension;
+  attribute.val.clusterDim.x = kClusterBlocks;
+  attribute.val.clusterDim.y = 1;
+  attribute.val.clusterDim.z = 1;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  int clusters = 0;
+  C10_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
+  TORCH_CHECK_VALUE(clusters > 0, "pixelfade::fade_step_: this GPU cannot schedule a cluster of " +
+                    std::to_string(kClusterBlocks) + " blocks with " + std::to_string(slice_bytes) +
+                    " bytes of shared memory each; use PIXELFADE_CUDA_STEP=two_pass");
+  C10_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, args));
+}
+
 template <typename scalar_t>
 void fade_step_cuda_typed(const FadeStepTensors& t, const FadeStepParams& p) {
   const int64_t batch = t.xp.size(0);
@@ -206,21 +339,29 @@ void fade_step_cuda_typed(const FadeStepTensors& t, const FadeStepParams& p) {
   if (batch == 0 || numel == 0) {
     return;
   }
+  const StepVariant variant = requested_variant();
   const bool vector = numel % Pack<scalar_t>::kSize == 0 && aligned16(t.xp.data_ptr()) &&
                       aligned16(t.mom.data_ptr()) && aligned16(t.grad.data_ptr());
   const int64_t pack = vector ? Pack<scalar_t>::kSize : 1;
-  // Blocks per image: enough to fill the GPU, but at least one pack per thread; chunks are whole packs.
-  const int64_t wanted = std::max<int64_t>(1, ceil_div(target_blocks(), batch));
-  const int64_t most = ceil_div(numel, kThreads * pack);
-  const int64_t chunk = ceil_div(ceil_div(numel, std::min(wanted, most)), pack) * pack;
-  const int64_t blocks_per_image = ceil_div(numel, chunk);
-  const dim3 grid(static_cast<unsigned int>(blocks_per_image), static_cast<unsigned int>(std::min(batch, kMaxGridY)));
-
-  at::Tensor partials = at::empty({batch, blocks_per_image}, t.xp.options().dtype(at::kDouble));
+  int64_t blocks_per_image = kClusterBlocks;
+  if (variant == StepVariant::TwoPass) {
+    // Enough blocks per image to fill the GPU, but at least one pack per thread.
+    const int64_t wanted = std::max<int64_t>(1, ceil_div(target_blocks(), batch));
+    blocks_per_image = std::min(wanted, ceil_div(numel, kThreads * pack));
+  }
+  // Chunks are whole packs, so every block's first element is 16-byte aligned.
+  const int64_t chunk = ceil_div(ceil_div(numel, blocks_per_image), pack) * pack;
+  if (variant == StepVariant::TwoPass) {
+    blocks_per_image = ceil_div(numel, chunk);
+  }
+  at::Tensor partials;
+  if (variant == StepVariant::TwoPass) {
+    partials = at::empty({batch, blocks_per_image}, t.xp.options().dtype(at::kDouble));
+  }
   const StepArgs<scalar_t> args{t.xp.data_ptr<scalar_t>(),
                                 t.mom.data_ptr<scalar_t>(),
                                 t.grad.data_ptr<scalar_t>(),
-                                partials.data_ptr<double>(),
+                                partials.defined() ? partials.data_ptr<double>() : nullptr,
                                 t.do_co.data_ptr<bool>(),
                                 t.do_pro.data_ptr<bool>(),
                                 t.beta.data_ptr<float>(),
@@ -237,6 +378,15 @@ void fade_step_cuda_typed(const FadeStepTensors& t, const FadeStepParams& p) {
                                 p.norm == Norm::L1Mean,
                                 p.pixel_masks};
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  if (variant == StepVariant::Cluster) {
+    if (vector) {
+      launch_cluster<scalar_t, true>(args, stream);
+    } else {
+      launch_cluster<scalar_t, false>(args, stream);
+    }
+    return;
+  }
+  const dim3 grid(static_cast<unsigned int>(blocks_per_image), static_cast<unsigned int>(std::min(batch, kMaxGridY)));
   if (vector) {
     launch_passes<scalar_t, true>(args, grid, stream);
   } else {

@@ -1,5 +1,6 @@
 // C++ smoke test of the pixelfade library (run by ctest): calls the ops through the dispatcher, as a libtorch
-// user would, and checks them against known answers and independent ATen computations.
+// user would, and checks them against known answers and independent ATen computations; checks the CPU kernels'
+// vectorised Philox runs (and η from vector logf/cosf) against the scalar contract where the ops cannot reach (indices across 2^32 and 2^64).
 //
 // usage: pixelfade_smoke_test --philox KEY INDEX W0 W1 W2 W3 [--philox ...] --noise KEY NORMAL MASK_ID_5
 //   --philox: Philox4x32-10 words of (KEY, INDEX) (decimal uint64 / uint32);
@@ -16,6 +17,8 @@
 #include <vector>
 
 #include "build_info.h"
+#include "cpu/philox_runs.h"
+#include "philox.h"
 
 namespace {
 
@@ -107,6 +110,28 @@ void check_fade_step() {
   expect(named_argument, "fade_step_ rejects a float64 beta with a TypeError naming beta");
 }
 
+// Runs of kPhiloxRun indices that straddle 2^32 (the counter's high word changes mid-run) and end at 2^64 - 1.
+void check_philox_runs() {
+  const uint64_t firsts[] = {0, (uint64_t{1} << 32) - 100, ~uint64_t{0} - (pixelfade::kPhiloxRun - 1)};
+  const uint64_t keys[] = {0x0123456789abcdefULL, ~uint64_t{0}};
+  bool masks_same = true;
+  bool noise_same = true;
+  for (const uint64_t key : keys) {
+    for (const uint64_t first : firsts) {
+      int32_t ids[pixelfade::kPhiloxRun];
+      float noise[pixelfade::kPhiloxRun];
+      pixelfade::mask_id_run(key, first, pixelfade::kPhiloxRun, 7, ids);
+      pixelfade::noise_run(key, first, pixelfade::kPhiloxRun, noise);
+      for (int64_t j = 0; j < pixelfade::kPhiloxRun; ++j) {
+        masks_same = masks_same && ids[j] == pixelfade::mask_id(key, first + j, 7);
+        noise_same = noise_same && std::abs(noise[j] - pixelfade::noise_value(key, first + j)) <= 1e-6f;
+      }
+    }
+  }
+  expect(masks_same, "vectorised mask-id runs equal the scalar mask ids across 2^32 and up to 2^64 - 1");
+  expect(noise_same, "vectorised η runs are within 1e-6 of the scalar η across 2^32 and up to 2^64 - 1");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -132,6 +157,7 @@ int main(int argc, char** argv) {
   }
   expect(philox_vectors >= 2 && noise_vector, "at least two --philox vectors and one --noise vector were given");
   check_fade_step();
+  check_philox_runs();
   std::cout << (failures == 0 ? "all checks passed" : std::to_string(failures) + " check(s) failed") << "\n";
   return failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
