@@ -6,6 +6,8 @@
 # run cut short still returns what it measured.
 #   OUT=/tmp/out bash bench/gpu_check.sh            # everything
 #   QUICK=1 bash bench/gpu_check.sh                   # fewer batch sizes and repetitions
+#   PHASES="tests sanitize" bash bench/gpu_check.sh   # some of: tests ops sanitize protect (build always runs;
+#                                                     # it is incremental, so a second call on a warm machine is quick)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/results/latest}
@@ -14,7 +16,9 @@ mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 unset TRITON_INTERPRET PIXELFADE_CUDA_STEP PIXELFADE_BACKEND
+PHASES=${PHASES:-tests ops sanitize protect}
 status=0
+wanted() { [[ " $PHASES " == *" $1 "* ]]; }
 step() { echo; echo "=== $1 ($(date +%T), ${SECONDS}s of ${BUDGET}s)"; }
 # Seconds for the next step: at most $1, and never past the budget (minus what the summary needs).
 allow() { local left=$((BUDGET - SECONDS - 10)); echo $(( left < $1 ? (left > 1 ? left : 1) : $1 )); }
@@ -30,17 +34,22 @@ if ! timeout "$(allow 240)" $PY -m pip install --no-build-isolation --no-deps --
 fi
 $PY -c 'import pixelfade_fast as pf, pixelfade_fast._cpp as c; print(c.build_info()); print(pf.backends())' | tee -a "$OUT/gpu.txt"
 
+if wanted tests; then
 step "GPU tests"
 timeout "$(allow 200)" $PY -m pytest -m gpu -q -p no:cacheprovider --durations=5 tests 2>&1 | tee "$OUT/pytest_gpu.log" | tail -25
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
 
+if wanted ops; then
 step "kernel benchmark"
 # The batch sizes the targets name first (B >= 256, then 16..128), so a cut-short run keeps the important rows.
 if [ -n "${QUICK:-}" ]; then batches="256 16"; reps=10; else batches="256 512 16 64 128 1"; reps=30; fi
 timeout "$(allow 260)" $PY bench/bench_ops.py --device cuda --batches $batches --reps $reps --flags co_pro co \
   --out "$OUT/ops.csv" > "$OUT/bench_ops.log" 2>&1 || status=1
 tail -3 "$OUT/bench_ops.log"
+fi
 
+if wanted sanitize; then
 step "compute-sanitizer (memcheck) on the CUDA ops"
 if command -v compute-sanitizer >/dev/null; then
   timeout "$(allow 90)" compute-sanitizer --tool memcheck --error-exitcode 9 $PY bench/sanitize_ops.py > "$OUT/sanitizer.log" 2>&1
@@ -48,11 +57,14 @@ if command -v compute-sanitizer >/dev/null; then
 else
   echo "compute-sanitizer not found: skipped"
 fi
+fi
 
+if wanted protect; then
 step "end-to-end benchmark"
 timeout "$(allow 120)" $PY bench/bench_protect.py --device cuda --images 256 --batch-size 128 \
   --out "$OUT/protect.csv" > "$OUT/bench_protect.log" 2>&1 || status=1
 tail -3 "$OUT/bench_protect.log"
+fi
 
 step "summary"
 $PY bench/summarize.py "$OUT" || status=1
