@@ -119,7 +119,8 @@ std::vector<int64_t> check_philox_args(c10::DeviceType backend, const at::Tensor
 void run_fade_step(c10::DeviceType backend, at::Tensor& xp, at::Tensor& mom, const at::Tensor& grad,
                    const at::Tensor& do_co, const at::Tensor& do_pro, const at::Tensor& beta,
                    const at::Tensor& mask_idx, const at::Tensor& keys, const at::Tensor& lo, const at::Tensor& hi,
-                   double alpha, int64_t num_masks, c10::string_view norm, bool pixel_masks, FadeStepKernel kernel) {
+                   double alpha, int64_t num_masks, c10::string_view norm, bool pixel_masks,
+                   const std::optional<at::Tensor>& mask_ids, FadeStepKernel kernel) {
   constexpr const char* op = "pixelfade::fade_step_";
   TORCH_CHECK_VALUE(xp.defined(), op, ": xp must be a tensor, got an undefined tensor");
   TORCH_CHECK_TYPE(xp.scalar_type() == at::kFloat || xp.scalar_type() == at::kDouble, op,
@@ -142,11 +143,15 @@ void run_fade_step(c10::DeviceType backend, at::Tensor& xp, at::Tensor& mom, con
   expect_tensor(op, "hi", hi, at::kFloat, {channels}, device);
   check_num_masks(op, num_masks);
   TORCH_CHECK_VALUE(!xp.is_same(mom), op, ": xp and mom must be different tensors");
+  const bool has_mask_ids = mask_ids.has_value() && mask_ids->defined();
+  if (has_mask_ids) {  // fade_mask_ids(keys, (C, H, W), num_masks, pixel_masks), materialised once per batch
+    expect_tensor(op, "mask_ids", *mask_ids, at::kByte, xp.sizes(), device);
+  }
 
   const FadeStepParams params{alpha, static_cast<int32_t>(num_masks), parse_norm(op, norm), pixel_masks};
   FadeStepTensors tensors{xp.contiguous(), mom.contiguous(), grad.contiguous(), do_co.contiguous(),
                           do_pro.contiguous(), beta.contiguous(), mask_idx.contiguous(), keys.contiguous(),
-                          lo.contiguous(), hi.contiguous()};
+                          lo.contiguous(), hi.contiguous(), has_mask_ids ? mask_ids->contiguous() : at::Tensor()};
   kernel(tensors, params);
   // xp/mom were updated on contiguous copies when they were strided; write the results back.
   if (!tensors.xp.is_same(xp)) {

@@ -7,6 +7,7 @@
 #include <c10/util/string_view.h>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace pixelfade {
@@ -31,8 +32,9 @@ std::vector<int64_t> check_rng_image_args(const char* op, c10::DeviceType backen
 std::vector<int64_t> check_philox_args(c10::DeviceType backend, const at::Tensor& key, const at::Tensor& index);
 
 // The fade_step_ arguments as the kernels see them: every tensor contiguous, on xp's device, checked.
+// mask_ids is undefined when the caller did not materialise the ids (the kernels then draw them from the keys).
 struct FadeStepTensors {
-  at::Tensor xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi;
+  at::Tensor xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, mask_ids;
 };
 
 struct FadeStepParams {
@@ -50,6 +52,7 @@ using FadeStepKernel = void (*)(const FadeStepTensors&, const FadeStepParams&);
 void run_fade_step(c10::DeviceType backend, at::Tensor& xp, at::Tensor& mom, const at::Tensor& grad,
                    const at::Tensor& do_co, const at::Tensor& do_pro, const at::Tensor& beta,
                    const at::Tensor& mask_idx, const at::Tensor& keys, const at::Tensor& lo, const at::Tensor& hi,
-                   double alpha, int64_t num_masks, c10::string_view norm, bool pixel_masks, FadeStepKernel kernel);
+                   double alpha, int64_t num_masks, c10::string_view norm, bool pixel_masks,
+                   const std::optional<at::Tensor>& mask_ids, FadeStepKernel kernel);
 
 }  // namespace pixelfade

@@ -10,7 +10,7 @@ first imported. Without triton this package still imports; ``available()`` then 
 The functions below shadow the submodules of the same name; reach a submodule (e.g. to change its TILES)
 through ``importlib.import_module("pixelfade_fast.kernels.fade_noise")``.
 """
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 
@@ -36,10 +36,11 @@ def _ops():
 
 def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: torch.Tensor, do_pro: torch.Tensor,
                beta: torch.Tensor, mask_idx: torch.Tensor, keys: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
-               alpha: float, num_masks: int, norm: str = "l1mean", pixel_masks: bool = False) -> None:
+               alpha: float, num_masks: int, norm: str = "l1mean", pixel_masks: bool = False,
+               mask_ids: Optional[torch.Tensor] = None) -> None:
     """One PixelFade step in place on ``xp`` and ``mom`` ([B, C, H, W]); see pixelfade_fast.reference.fade_step_."""
     _ops().fade_step_(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, float(alpha), int(num_masks),
-                      norm, bool(pixel_masks))
+                      norm, bool(pixel_masks), mask_ids)
 
 
 def fade_noise(keys: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:

@@ -5,9 +5,12 @@ R partial sums of |G| (l1mean) or G² (l2sq) to a [B, R] workspace; partial r al
 (r, r + R, r + 2R, ...) in the same order. Pass 2 (``fade_step_kernel``) lets every program of an image
 reduce that image's R partials itself, in one fixed order, so n_i has the same bits in every program and
 every run without atomics or a third launch. Each program branches once per image flag: images without CO
-never read grad or mom, images without PRO never evaluate Philox. η and the mask ids are computed from the
-keys in registers (DESIGN.md, "Noise and masks"); nothing per element is stored besides xp and mom.
+never read grad or mom, images without PRO never evaluate Philox. η is computed from the keys in registers
+(DESIGN.md, "Noise and masks"); the mask ids too, unless the caller passes them materialised (``mask_ids``,
+one byte per element read instead of a Philox word drawn).
 """
+from typing import Optional
+
 import math
 from dataclasses import dataclass
 
@@ -67,9 +70,9 @@ def grad_norm_partials_kernel(grad_ptr, do_co_ptr, partials_ptr, numel, num_part
 
 @triton.jit
 def fade_step_kernel(xp_ptr, mom_ptr, grad_ptr, partials_ptr, do_co_ptr, do_pro_ptr, beta_ptr, mask_idx_ptr,
-                     keys_ptr, lo_ptr, hi_ptr, alpha: "fp64", num_masks, pixels, num_partials, first_image,
-                     CHANNELS: tl.constexpr, SQUARED: tl.constexpr, PIXEL_MASKS: tl.constexpr,
-                     BLOCK: tl.constexpr, PARTIALS_BLOCK: tl.constexpr):
+                     keys_ptr, mask_ids_ptr, lo_ptr, hi_ptr, alpha: "fp64", num_masks, pixels, num_partials,
+                     first_image, CHANNELS: tl.constexpr, SQUARED: tl.constexpr, PIXEL_MASKS: tl.constexpr,
+                     HAS_MASK_IDS: tl.constexpr, BLOCK: tl.constexpr, PARTIALS_BLOCK: tl.constexpr):
     """Program (pixel tile, image): the step for pixels [tile*BLOCK, tile*BLOCK + BLOCK) in every channel.
 
     ``alpha`` is annotated fp64 so float64 images get it unrounded (a float argument is fp32 otherwise);
@@ -99,7 +102,7 @@ def fade_step_kernel(xp_ptr, mom_ptr, grad_ptr, partials_ptr, do_co_ptr, do_pro_
     mask_idx = tl.load(mask_idx_ptr + image)
     noise_key = tl.load(keys_ptr + image * 2)
     mask_key = tl.load(keys_ptr + image * 2 + 1)
-    if PIXEL_MASKS:  # one id per pixel, shared by its channels: draw it once
+    if PIXEL_MASKS and not HAS_MASK_IDS:  # one id per pixel, shared by its channels: draw it once
         pixel_ids = tl.zeros([BLOCK], dtype=tl.int32)
         if do_pro:
             pixel_ids = mask_id_at(mask_key, pixel, num_masks)
@@ -114,7 +117,9 @@ def fade_step_kernel(xp_ptr, mom_ptr, grad_ptr, partials_ptr, do_co_ptr, do_pro_
             tl.store(mom_ptr + offset, mom, mask=inside)
             x = x - step_size * mom
         if do_pro:
-            if PIXEL_MASKS:
+            if HAS_MASK_IDS:
+                ids = tl.load(mask_ids_ptr + offset, mask=inside).to(tl.int32)
+            elif PIXEL_MASKS:
                 ids = pixel_ids
             else:
                 ids = mask_id_at(mask_key, element, num_masks)
@@ -128,7 +133,7 @@ def fade_step_kernel(xp_ptr, mom_ptr, grad_ptr, partials_ptr, do_co_ptr, do_pro_
 def launch_fade_step(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: torch.Tensor,
                      do_pro: torch.Tensor, beta: torch.Tensor, mask_idx: torch.Tensor, keys: torch.Tensor,
                      lo: torch.Tensor, hi: torch.Tensor, alpha: float, num_masks: int, norm: str,
-                     pixel_masks: bool) -> None:
+                     pixel_masks: bool, mask_ids: Optional[torch.Tensor]) -> None:
     """Run both passes on contiguous arguments (already checked)."""
     batch, channels, height, width = (int(size) for size in xp.shape)  # concrete: they pick compile-time tiles
     pixels = height * width
@@ -143,9 +148,10 @@ def launch_fade_step(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do
             SQUARED=squared, BLOCK=TILES.norm_block, TILES_PER_PARTIAL=triton.cdiv(num_tiles, num_partials),
             num_warps=TILES.norm_warps)
         wrap_triton(fade_step_kernel)[(triton.cdiv(pixels, TILES.block), count)](
-            xp, mom, grad, partials, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks,
-            pixels, num_partials, first, CHANNELS=channels,
-            SQUARED=squared, PIXEL_MASKS=pixel_masks, BLOCK=TILES.block,
+            xp, mom, grad, partials, do_co, do_pro, beta, mask_idx, keys,
+            keys if mask_ids is None else mask_ids,  # any pointer when absent: HAS_MASK_IDS=False never reads it
+            lo, hi, alpha, num_masks, pixels, num_partials, first, CHANNELS=channels,
+            SQUARED=squared, PIXEL_MASKS=pixel_masks, HAS_MASK_IDS=mask_ids is not None, BLOCK=TILES.block,
             PARTIALS_BLOCK=triton.next_power_of_2(num_partials), num_warps=TILES.num_warps)
 
 
@@ -153,20 +159,21 @@ def launch_fade_step(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do
 def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: torch.Tensor,
                do_pro: torch.Tensor, beta: torch.Tensor, mask_idx: torch.Tensor, keys: torch.Tensor,
                lo: torch.Tensor, hi: torch.Tensor, alpha: float, num_masks: int, norm: str,
-               pixel_masks: bool) -> None:
+               pixel_masks: bool, mask_ids: Optional[torch.Tensor] = None) -> None:
     """One PixelFade step in place on ``xp`` and ``mom`` (see pixelfade_fast.reference.fade_step_).
 
     Non-contiguous inputs are read through contiguous copies; non-contiguous xp / mom are updated on
     contiguous copies that are copied back.
     """
-    check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm)
+    check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm, mask_ids)
     require_device(xp, "fade_step_")
     require_image_numel(math.prod(xp.shape[1:]), "fade_step_")
     xp_work = xp.contiguous()
     mom_work = mom.contiguous()
     launch_fade_step(xp_work, mom_work, grad.contiguous(), do_co.contiguous(), do_pro.contiguous(),
                      beta.contiguous(), mask_idx.contiguous(), keys.contiguous(), lo.contiguous(),
-                     hi.contiguous(), alpha, num_masks, norm, pixel_masks)
+                     hi.contiguous(), alpha, num_masks, norm, pixel_masks,
+                     None if mask_ids is None else mask_ids.contiguous())
     if xp_work is not xp:
         xp.copy_(xp_work)
     if mom_work is not mom:

@@ -46,7 +46,7 @@ def _register_fake_kernels() -> None:
 
     @torch.library.register_fake("pixelfade::fade_step_")
     def _fade_step_fake(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm,
-                        pixel_masks):
+                        pixel_masks, mask_ids=None):
         torch._check(mom.shape == xp.shape and grad.shape == xp.shape,
                      lambda: f"pixelfade::fade_step_: mom and grad must have xp's shape {tuple(xp.shape)}")
         return None

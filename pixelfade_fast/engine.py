@@ -236,9 +236,6 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
     quantizer = PixelQuantizer(mean, std) if config.quantize else None
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(amp))
 
-    def step(*args) -> None:
-        ops.fade_step_(*args, backend=backend_name)
-
     protected = torch.empty(images.shape, dtype=torch.float32, device=device)
     final_loss = torch.empty(count, dtype=torch.float32, device=device)
     report = make_progress(progress, count, "protect")
@@ -261,7 +258,15 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
                 lo, hi = -mean / std, (1.0 - mean) / std
             else:
                 lo, hi = x.min().expand(channels).float(), x.max().expand(channels).float()
-            xp, loss = fade_loop(features, x, target.detach(), keys[first:last], lo.contiguous(), hi.contiguous(),
+            batch_keys = keys[first:last]
+            # The mask ids once per batch: a PRO step then reads a byte per element instead of drawing Philox.
+            mask_ids = ops.fade_mask_ids(batch_keys, x.shape[1:], config.num_masks, config.pixel_masks,
+                                         backend=backend_name)
+
+            def step(*args, mask_ids=mask_ids) -> None:
+                ops.fade_step_(*args, mask_ids=mask_ids, backend=backend_name)
+
+            xp, loss = fade_loop(features, x, target.detach(), batch_keys, lo.contiguous(), hi.contiguous(),
                                  config, step, quantizer)
             pixels = (xp * std.reshape(1, -1, 1, 1) + mean.reshape(1, -1, 1, 1)).clamp_(0.0, 1.0)
             protected[first:last] = pixels

@@ -76,6 +76,7 @@ struct ImageStep {
   int32_t target_mask;
   uint64_t noise_key;
   uint64_t mask_key;
+  const uint8_t* mask_ids;  // the image's materialised mask ids, or nullptr: draw them from mask_key
 };
 
 struct ImageLayout {
@@ -110,13 +111,21 @@ void update_chunk(const ImageStep<scalar_t>& s, const ImageLayout& layout, int64
         }
       }
       if (s.pro) {
-        // Mask ids for the whole tile (vectorised Philox), then η only at the elements being replaced.
-        const uint64_t mask_index = static_cast<uint64_t>(layout.pixel_masks ? first - channel * layout.hw : first);
-        mask_id_run(s.mask_key, mask_index, n, layout.num_masks, ids);
+        // Mask ids for the whole tile (read, or drawn with vectorised Philox), then η only where replaced.
         int64_t count = 0;
-        for (int64_t j = 0; j < n; ++j) {
-          replaced[count] = static_cast<uint64_t>(first + j);
-          count += ids[j] == s.target_mask;
+        if (s.mask_ids != nullptr) {
+          for (int64_t j = 0; j < n; ++j) {
+            replaced[count] = static_cast<uint64_t>(first + j);
+            count += s.mask_ids[first + j] == s.target_mask;
+          }
+        } else {
+          const uint64_t mask_index =
+              static_cast<uint64_t>(layout.pixel_masks ? first - channel * layout.hw : first);
+          mask_id_run(s.mask_key, mask_index, n, layout.num_masks, ids);
+          for (int64_t j = 0; j < n; ++j) {
+            replaced[count] = static_cast<uint64_t>(first + j);
+            count += ids[j] == s.target_mask;
+          }
         }
         noise_at(s.noise_key, replaced, count, noise);
         for (int64_t k = 0; k < count; ++k) {
@@ -146,6 +155,7 @@ void fade_step_cpu_typed(const FadeStepTensors& t, const FadeStepParams& p) {
   const float* beta = t.beta.data_ptr<float>();
   const int32_t* mask_idx = t.mask_idx.data_ptr<int32_t>();
   const int64_t* keys = t.keys.data_ptr<int64_t>();
+  const uint8_t* mask_ids = t.mask_ids.defined() ? t.mask_ids.data_ptr<uint8_t>() : nullptr;
 
   // Pass 1: per-chunk partial sums of the norm (only for images that take a CO step; others never read grad).
   const int64_t chunks = cpu_chunks_per_image(numel);
@@ -185,7 +195,8 @@ void fade_step_cpu_typed(const FadeStepTensors& t, const FadeStepParams& p) {
                                    norms[image],
                                    mask_idx[image],
                                    static_cast<uint64_t>(keys[2 * image]),
-                                   static_cast<uint64_t>(keys[2 * image + 1])};
+                                   static_cast<uint64_t>(keys[2 * image + 1]),
+                                   mask_ids == nullptr ? nullptr : mask_ids + offset};
     update_chunk(step, layout, begin, end);
   });
 }
@@ -198,9 +209,10 @@ void fade_step_kernel_cpu(const FadeStepTensors& t, const FadeStepParams& p) {
 void fade_step_cpu(at::Tensor& xp, at::Tensor& mom, const at::Tensor& grad, const at::Tensor& do_co,
                    const at::Tensor& do_pro, const at::Tensor& beta, const at::Tensor& mask_idx,
                    const at::Tensor& keys, const at::Tensor& lo, const at::Tensor& hi, double alpha,
-                   int64_t num_masks, c10::string_view norm, bool pixel_masks) {
+                   int64_t num_masks, c10::string_view norm, bool pixel_masks,
+                   const std::optional<at::Tensor>& mask_ids) {
   run_fade_step(c10::DeviceType::CPU, xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha,
-                num_masks, norm, pixel_masks, &fade_step_kernel_cpu);
+                num_masks, norm, pixel_masks, mask_ids, &fade_step_kernel_cpu);
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 //           norm, and a rerun the same bits), then runs CO, PRO and the clamp over its chunk in one pass.
 // Grid: (blocks per image, images), sized to fill the GPU for any batch. Per-image flags are read on the device,
 // once per block, and select one of four specialised loops; images without CO never read grad, images without
-// PRO never run Philox. 16-byte loads/stores when N is a multiple of the pack size and the pointers are aligned.
+// PRO never run Philox. Mask ids are read from `mask_ids` when the caller materialised them, else drawn from the
+// keys. 16-byte loads/stores when N is a multiple of the pack size and the pointers are aligned.
 //
 // The two passes read grad twice (24 bytes per element for a CO step instead of the minimal 20). The `cluster`
 // variant (Hopper and later) reads it once: a thread-block cluster of kClusterBlocks blocks owns one image, each
@@ -44,6 +45,7 @@ struct StepArgs {
   const float* beta;
   const int32_t* mask_idx;
   const int64_t* keys;
+  const uint8_t* mask_ids;  // [batch, numel] materialised ids, or nullptr: draw them from the mask keys
   const float* lo;
   const float* hi;
   int64_t batch;
@@ -149,7 +151,9 @@ __device__ __forceinline__ void update_range(const StepArgs<scalar_t>& a, int64_
       }
       if constexpr (kPro) {
         const uint64_t index = static_cast<uint64_t>(a.pixel_masks ? pixel : e + j);
-        if (mask_id(mask_key, index, a.num_masks) == target_mask) {
+        const int32_t id = a.mask_ids != nullptr ? static_cast<int32_t>(a.mask_ids[offset + e + j])
+                                                 : mask_id(mask_key, index, a.num_masks);
+        if (id == target_mask) {
           value = static_cast<scalar_t>(noise_value(noise_key, static_cast<uint64_t>(e + j)));
         }
       }
@@ -367,6 +371,7 @@ void fade_step_cuda_typed(const FadeStepTensors& t, const FadeStepParams& p) {
                                 t.beta.data_ptr<float>(),
                                 t.mask_idx.data_ptr<int32_t>(),
                                 t.keys.data_ptr<int64_t>(),
+                                t.mask_ids.defined() ? t.mask_ids.data_ptr<uint8_t>() : nullptr,
                                 t.lo.data_ptr<float>(),
                                 t.hi.data_ptr<float>(),
                                 batch,
@@ -403,9 +408,10 @@ void fade_step_kernel_cuda(const FadeStepTensors& t, const FadeStepParams& p) {
 void fade_step_cuda(at::Tensor& xp, at::Tensor& mom, const at::Tensor& grad, const at::Tensor& do_co,
                     const at::Tensor& do_pro, const at::Tensor& beta, const at::Tensor& mask_idx,
                     const at::Tensor& keys, const at::Tensor& lo, const at::Tensor& hi, double alpha,
-                    int64_t num_masks, c10::string_view norm, bool pixel_masks) {
+                    int64_t num_masks, c10::string_view norm, bool pixel_masks,
+                    const std::optional<at::Tensor>& mask_ids) {
   run_fade_step(c10::DeviceType::CUDA, xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha,
-                num_masks, norm, pixel_masks, &fade_step_kernel_cuda);
+                num_masks, norm, pixel_masks, mask_ids, &fade_step_kernel_cuda);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -40,7 +41,7 @@ using FadeNoiseOp = at::Tensor(const at::Tensor&, c10::SymIntArrayRef);
 using FadeMaskIdsOp = at::Tensor(const at::Tensor&, c10::SymIntArrayRef, int64_t, bool);
 using FadeStepOp = void(at::Tensor&, at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
                         const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                        double, int64_t, c10::string_view, bool);
+                        double, int64_t, c10::string_view, bool, const std::optional<at::Tensor>&);
 
 template <typename Signature>
 c10::TypedOperatorHandle<Signature> find_op(const char* name) {
@@ -90,7 +91,9 @@ void check_fade_step() {
   const double alpha = 0.6;
   const int64_t num_masks = 5;
   const c10::string_view norm = "l1mean";
-  fade_step.call(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm, true);
+  const at::Tensor xp_before = xp.clone();
+  fade_step.call(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm, true,
+                 std::nullopt);
 
   const at::Tensor expected_mom0 = alpha * mom_before[0] + grad[0] / grad[0].abs().mean();
   expect(at::allclose(mom[0], expected_mom0, 1e-5, 1e-6), "fade_step_ CO updates mom as alpha*mom + G/mean|G|");
@@ -100,10 +103,19 @@ void check_fade_step() {
   expect(at::all(xp >= lo_b).item<bool>() && at::all(xp <= hi_b).item<bool>(), "fade_step_ clamps xp to [lo, hi]");
   expect(!at::any(at::isnan(xp)).item<bool>() && !at::any(at::isnan(mom)).item<bool>(), "fade_step_ makes no NaN");
 
+  const std::vector<c10::SymInt> image_shape{c10::SymInt(channels), c10::SymInt(7), c10::SymInt(5)};
+  const at::Tensor ids = find_op<FadeMaskIdsOp>("pixelfade::fade_mask_ids").call(keys, image_shape, num_masks, true);
+  at::Tensor xp_ids = xp_before.clone();
+  at::Tensor mom_ids = mom_before.clone();
+  fade_step.call(xp_ids, mom_ids, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm, true,
+                 ids);
+  expect(at::equal(xp_ids, xp) && at::equal(mom_ids, mom),
+         "fade_step_ with materialised mask_ids gives the same bits as drawing the ids from the keys");
+
   bool named_argument = false;
   try {
     fade_step.call(xp, mom, grad, do_co, do_pro, beta.to(at::kDouble), mask_idx, keys, lo, hi, alpha, num_masks, norm,
-                   true);
+                   true, std::nullopt);
   } catch (const c10::TypeError& error) {
     named_argument = std::string(error.what_without_backtrace()).find("beta") != std::string::npos;
   }

@@ -28,12 +28,16 @@ def _impl(op: str, backend: str | None, device: torch.device):
 
 def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: torch.Tensor, do_pro: torch.Tensor,
                beta: torch.Tensor, mask_idx: torch.Tensor, keys: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
-               alpha: float, num_masks: int, norm: str = "l1mean", pixel_masks: bool = False, *,
-               backend: str | None = "auto") -> None:
-    """One PixelFade step in place on ``xp`` and ``mom``; see ``pixelfade_fast.reference.fade_step_``."""
-    check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm)
+               alpha: float, num_masks: int, norm: str = "l1mean", pixel_masks: bool = False,
+               mask_ids: torch.Tensor | None = None, *, backend: str | None = "auto") -> None:
+    """One PixelFade step in place on ``xp`` and ``mom``; see ``pixelfade_fast.reference.fade_step_``.
+
+    ``mask_ids``: ``fade_mask_ids(keys, xp.shape[1:], num_masks, pixel_masks)`` computed once per batch, so a
+    PRO step reads one byte per element instead of drawing a Philox word; without it the ids are drawn.
+    """
+    check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm, mask_ids)
     _impl("fade_step_", backend, xp.device)(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi,
-                                            float(alpha), int(num_masks), norm, bool(pixel_masks))
+                                            float(alpha), int(num_masks), norm, bool(pixel_masks), mask_ids)
 
 
 def fade_noise(keys: torch.Tensor, shape: Sequence[int], *, backend: str | None = "auto") -> torch.Tensor:

@@ -35,7 +35,8 @@ def check_image_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     return shape
 
 
-def check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm) -> None:
+def check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm,
+                    mask_ids=None) -> None:
     if not isinstance(xp, torch.Tensor) or xp.dim() != 4:
         raise ValueError(f"xp must be a [B, C, H, W] tensor, got {getattr(xp, 'shape', type(xp).__name__)}")
     if xp.dtype not in FLOAT_DTYPES:
@@ -51,6 +52,8 @@ def check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, 
     _expect(keys, "keys", torch.int64, (batch, 2), device)
     _expect(lo, "lo", torch.float32, (channels,), device)
     _expect(hi, "hi", torch.float32, (channels,), device)
+    if mask_ids is not None:
+        _expect(mask_ids, "mask_ids", torch.uint8, tuple(xp.shape), device)
     if not 1 <= int(num_masks) <= 255:
         raise ValueError(f"num_masks must be in [1, 255], got {num_masks}")
     if norm not in NORMS:

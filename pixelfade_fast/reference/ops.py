@@ -49,8 +49,11 @@ def fade_mask_ids(keys: torch.Tensor, shape: Sequence[int], num_masks: int, pixe
 def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: torch.Tensor,
                do_pro: torch.Tensor, beta: torch.Tensor, mask_idx: torch.Tensor, keys: torch.Tensor,
                lo: torch.Tensor, hi: torch.Tensor, alpha: float, num_masks: int, norm: str,
-               pixel_masks: bool) -> None:
+               pixel_masks: bool, mask_ids: torch.Tensor | None = None) -> None:
     """One PixelFade step in place on ``xp`` and ``mom`` ([B, C, H, W]); per-image flags are [B] tensors.
+
+    ``mask_ids`` (uint8, xp's shape) are the ids ``fade_mask_ids(keys, xp.shape[1:], num_masks, pixel_masks)``
+    materialised once per batch; without them the step draws the ids from the keys (the same values).
 
     For each image i, in this order:
       CO  (if do_co[i]):  n = mean|G_i| (l1mean) or sum G_i^2 (l2sq), n = max(n, 1e-12);
@@ -76,7 +79,8 @@ def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: t
     stepped = torch.where(co, xp - step, xp)
 
     noise = fade_noise(keys, xp.shape[1:]).to(xp.dtype)
-    mask_ids = fade_mask_ids(keys, xp.shape[1:], num_masks, pixel_masks)
+    if mask_ids is None:
+        mask_ids = fade_mask_ids(keys, xp.shape[1:], num_masks, pixel_masks)
     replace = do_pro.reshape(per_image) & (mask_ids.to(torch.int32) == mask_idx.to(torch.int32).reshape(per_image))
     replaced = torch.where(replace, noise, stepped)
 
