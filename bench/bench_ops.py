@@ -15,8 +15,10 @@ Baselines:
   eager_stored_noise   the same step with η and the mask ids precomputed once and read each step (what an
                        unfused loop that stores its noise does, like the authors' code)
   compiled_*           torch.compile of the above
-On Hopper and later GPUs the cpp backend is timed twice: `cpp` (the default two-pass CUDA kernels) and
-`cpp_cluster` (PIXELFADE_CUDA_STEP=cluster: grad read once, kept in shared memory).
+Each fast backend is timed drawing the mask ids from the keys (`cpp`, `triton`) and reading them materialised
+once per batch (`cpp_ids`, `triton_ids`: what protect() does; the ids are not counted in the 20 bytes). On
+Hopper and later GPUs the cpp backend is also timed as `cpp_cluster[_ids]` (PIXELFADE_CUDA_STEP=cluster: grad
+read once, kept in shared memory).
 
     python bench/bench_ops.py --device cuda --batches 1 16 64 256 512 --flags co_pro co --out bench/results/ops_h200.csv
 """
@@ -128,18 +130,25 @@ def candidates(device: torch.device, batch: int, shape, seed: int, flag_mix: str
     xp, mom, grad, keys, flags, lo, hi = make_inputs(batch, shape, device, seed, flag_mix)
     step_args = (xp, mom, grad, flags["do_co"], flags["do_pro"], flags["beta"], flags["mask_idx"], keys, lo, hi,
                  0.6, 5, "l1mean", False)
+    noise = reference.fade_noise(keys, shape)
+    mask_ids = reference.fade_mask_ids(keys, shape, 5, False)
     out = []
     for name, status in pf.backends().items():
         usable = status.cuda if device.type == "cuda" else status.cpu
         if name == "triton" and device.type != "cuda":
             usable = False  # the interpreter is a test tool, not a benchmark
-        if usable:
-            out.append(Candidate(name, lambda name=name: pf.ops.fade_step_(*step_args, backend=name), {}))
-        if usable and name == "cpp" and has_clusters(device):
-            out.append(Candidate("cpp_cluster", lambda: pf.ops.fade_step_(*step_args, backend="cpp"),
-                                 {"PIXELFADE_CUDA_STEP": "cluster"}))
-    noise = reference.fade_noise(keys, shape)
-    mask_ids = reference.fade_mask_ids(keys, shape, 5, False)
+        if not usable:
+            continue
+        if name == "reference":
+            out.append(Candidate(name, lambda: pf.ops.fade_step_(*step_args, backend="reference"), {}))
+            continue
+        variants = [("", {})]
+        if name == "cpp" and has_clusters(device):
+            variants.append(("_cluster", {"PIXELFADE_CUDA_STEP": "cluster"}))
+        for suffix, env in variants:
+            out.append(Candidate(name + suffix, lambda name=name: pf.ops.fade_step_(*step_args, backend=name), env))
+            out.append(Candidate(name + suffix + "_ids", lambda name=name: pf.ops.fade_step_(
+                *step_args, mask_ids, backend=name), env))
     stored_args = (xp, mom, grad, flags["do_co"], flags["do_pro"], flags["beta"], flags["mask_idx"], noise,
                    mask_ids, lo, hi, 0.6)
     out.append(Candidate("eager_reference", lambda: reference.fade_step_(*step_args), {}))

@@ -313,6 +313,9 @@ def test_opcheck_every_op(device):
     samples = [
         (ops().fade_step_.default, (a["xp"], a["mom"], a["grad"], a["do_co"], a["do_pro"], a["beta"], a["mask_idx"],
                                     keys, a["lo"], a["hi"], 0.6, 5, "l2sq", True)),
+        (ops().fade_step_.default, (a["xp"], a["mom"], a["grad"], a["do_co"], a["do_pro"], a["beta"], a["mask_idx"],
+                                    keys, a["lo"], a["hi"], 0.6, 5, "l1mean", False,
+                                    ops().fade_mask_ids(keys, [3, 5, 4], 5, False))),
         (ops().fade_noise.default, (keys, [3, 5, 4])),
         (ops().fade_mask_ids.default, (keys, [3, 5, 4], 5, True)),
         (ops().philox_words.default, (keys[:, 0].contiguous(), keys[:, 1].abs())),

@@ -364,7 +364,9 @@ def opcheck_cases(device):
                                               "lo", "hi"]) + (0.6, 5, "l1mean", True)
     keys, index = key_index_pairs(device)
     ops = torch.ops.pixelfade_triton
-    return [(ops.fade_step_.default, step_args), (ops.fade_noise.default, (args["keys"], [3, 16, 8])),
+    mask_ids = R.fade_mask_ids(args["keys"], (3, 16, 8), 5, True)
+    return [(ops.fade_step_.default, step_args), (ops.fade_step_.default, step_args + (mask_ids,)),
+            (ops.fade_noise.default, (args["keys"], [3, 16, 8])),
             (ops.fade_mask_ids.default, (args["keys"], [3, 16, 8], 5, False)),
             (ops.philox_words.default, (keys[:40], index[:40]))]
 
