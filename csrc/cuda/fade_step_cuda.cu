@@ -116,9 +116,64 @@ __global__ void __launch_bounds__(kThreads) norm_partials_kernel(StepArgs<scalar
   }
 }
 
+// η for the elements a warp replaces, shared out over its lanes. The warp's selected elements are ranked (pack
+// slot j, then lane); lane w evaluates ranks w, w + 32, ... and each owner takes its values back by shuffle.
+// Without this, one selected element makes all 32 lanes run Philox and Box-Muller (the branch diverges), so a
+// PRO step would cost a full η evaluation per element instead of one per replaced element. Every lane of the
+// warp must call it; `warp_first` is the element of lane 0's first slot, lane l owns warp_first + l*kSize + j.
+template <int kSize>
+__device__ __forceinline__ void warp_shared_noise(uint64_t noise_key, int64_t warp_first, const bool (&take)[kSize],
+                                                  float (&noise)[kSize]) {
+  const unsigned int lane = threadIdx.x % 32;
+  unsigned int ballot[kSize];
+  int rank[kSize];
+  int total = 0;
+#pragma unroll
+  for (int j = 0; j < kSize; ++j) {
+    ballot[j] = __ballot_sync(0xffffffffu, take[j]);
+    rank[j] = total + __popc(ballot[j] & ((1u << lane) - 1u));
+    total += __popc(ballot[j]);
+  }
+  for (int round = 0; round * 32 < total; ++round) {  // `total` is the same in every lane
+    float value = 0.0f;
+    const int work = round * 32 + static_cast<int>(lane);
+    if (work < total) {
+      // Which (slot, owner lane) has rank `work`: skip whole slots, then the lower set bits of the slot's ballot.
+      int slot = 0;
+      int within = work;
+#pragma unroll
+      for (int j = 0; j + 1 < kSize; ++j) {
+        const int count = __popc(ballot[j]);
+        if (slot == j && within >= count) {
+          within -= count;
+          slot = j + 1;
+        }
+      }
+      unsigned int bits = 0;
+#pragma unroll
+      for (int j = 0; j < kSize; ++j) {
+        bits = slot == j ? ballot[j] : bits;
+      }
+      for (int k = 0; k < within; ++k) {
+        bits &= bits - 1u;  // drop the lowest set bit
+      }
+      const int owner = __ffs(static_cast<int>(bits)) - 1;
+      value = noise_value(noise_key, static_cast<uint64_t>(warp_first + owner * kSize + slot));
+    }
+#pragma unroll
+    for (int j = 0; j < kSize; ++j) {
+      const float got = __shfl_sync(0xffffffffu, value, rank[j] % 32);
+      if (take[j] && rank[j] / 32 == round) {
+        noise[j] = got;
+      }
+    }
+  }
+}
+
 // CO / PRO / clamp over elements [begin, end) of one image; kCo and kPro are the image's flags. Element e's
 // gradient is grad[e - grad_first]: the image's gradient in global memory (grad_first = 0) or a slice of it in
-// shared memory.
+// shared memory. The loop runs the same number of times in every lane of the block (lanes past `end` idle),
+// because PRO shares η across each warp.
 template <typename scalar_t, bool kVector, bool kCo, bool kPro>
 __device__ __forceinline__ void update_range(const StepArgs<scalar_t>& a, int64_t image, scalar_t norm,
                                              const scalar_t* grad, int64_t grad_first, int64_t begin,
@@ -131,17 +186,44 @@ __device__ __forceinline__ void update_range(const StepArgs<scalar_t>& a, int64_
   const int32_t target_mask = kPro ? a.mask_idx[image] : 0;
   const uint64_t noise_key = kPro ? static_cast<uint64_t>(a.keys[2 * image]) : 0;
   const uint64_t mask_key = kPro ? static_cast<uint64_t>(a.keys[2 * image + 1]) : 0;
-  for (int64_t e = begin + threadIdx.x * L::kSize; e < end; e += kThreads * L::kSize) {
+  const int64_t lane_offset = static_cast<int64_t>(threadIdx.x) * L::kSize;
+  for (int64_t first = begin; first < end; first += kThreads * L::kSize) {
+    const int64_t e = first + lane_offset;
+    // In the vector path begin, end and e are whole packs, so a lane's pack is either all inside or all past end.
+    const bool inside = e < end;
     scalar_t x[L::kSize];
     scalar_t m[L::kSize];
     scalar_t g[L::kSize];
-    L::load(xp + e, x);
-    if constexpr (kCo) {
-      L::load(mom + e, m);
-      L::load(grad + (e - grad_first), g);
+    if (inside) {
+      L::load(xp + e, x);
+      if constexpr (kCo) {
+        L::load(mom + e, m);
+        L::load(grad + (e - grad_first), g);
+      }
     }
     int64_t channel = e / a.hw;
     int64_t pixel = e - channel * a.hw;
+    bool take[L::kSize];
+    float noise[L::kSize];
+    if constexpr (kPro) {
+#pragma unroll
+      for (int j = 0; j < L::kSize; ++j) {
+        int32_t id = -1;
+        if (inside) {
+          int64_t index = e + j;
+          if (a.pixel_masks) {
+            index = (pixel + j) % a.hw;  // a pack may straddle channels (or several, when hw < the pack)
+          }
+          id = a.mask_ids != nullptr ? static_cast<int32_t>(a.mask_ids[offset + e + j])
+                                     : mask_id(mask_key, static_cast<uint64_t>(index), a.num_masks);
+        }
+        take[j] = id == target_mask;
+      }
+      warp_shared_noise<L::kSize>(noise_key, e - static_cast<int64_t>(threadIdx.x % 32) * L::kSize, take, noise);
+    }
+    if (!inside) {
+      continue;
+    }
 #pragma unroll
     for (int j = 0; j < L::kSize; ++j) {
       scalar_t value = x[j];
@@ -150,11 +232,8 @@ __device__ __forceinline__ void update_range(const StepArgs<scalar_t>& a, int64_
         value = value - beta * m[j];
       }
       if constexpr (kPro) {
-        const uint64_t index = static_cast<uint64_t>(a.pixel_masks ? pixel : e + j);
-        const int32_t id = a.mask_ids != nullptr ? static_cast<int32_t>(a.mask_ids[offset + e + j])
-                                                 : mask_id(mask_key, index, a.num_masks);
-        if (id == target_mask) {
-          value = static_cast<scalar_t>(noise_value(noise_key, static_cast<uint64_t>(e + j)));
+        if (take[j]) {
+          value = static_cast<scalar_t>(noise[j]);
         }
       }
       x[j] = nan_max(nan_min(value, static_cast<scalar_t>(a.hi[channel])), static_cast<scalar_t>(a.lo[channel]));
