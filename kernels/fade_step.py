@@ -4,7 +4,8 @@ Two launches per batch. Pass 1 (``grad_norm_partials_kernel``) writes, for every
 R partial sums of |G| (l1mean) or G² (l2sq) to a [B, R] workspace; partial r always sums the same tiles
 (r, r + R, r + 2R, ...) in the same order. Pass 2 (``fade_step_kernel``) lets every program of an image
 reduce that image's R partials itself, in one fixed order, so n_i has the same bits in every program and
-every run without atomics or a third launch. Each program branches once per image flag: images without CO
+every run without atomics or a third launch. Pass 2 re-reads grad: it takes the images in reverse order and
+loads/stores everything else evict-first, so the gradients pass 1 read last are re-read from L2. Each program branches once per image flag: images without CO
 never read grad or mom, images without PRO never evaluate Philox. η is computed from the keys in registers
 (DESIGN.md, "Noise and masks"); the mask ids too, unless the caller passes them materialised (``mask_ids``,
 one byte per element read instead of a Philox word drawn).
@@ -60,7 +61,8 @@ def grad_norm_partials_kernel(grad_ptr, do_co_ptr, partials_ptr, numel, num_part
         total = tl.zeros([BLOCK], dtype=grad_ptr.dtype.element_ty)
         for step in range(TILES_PER_PARTIAL):  # a compile-time trip count (1 for gallery-sized images)
             index = (part + step * num_partials) * BLOCK + tl.arange(0, BLOCK)
-            grad = tl.load(image_grad + index, mask=index < numel, other=0.0)
+            # evict_last: the update pass re-reads these; what stays in L2 is not read from memory twice
+            grad = tl.load(image_grad + index, mask=index < numel, other=0.0, eviction_policy="evict_last")
             if SQUARED:
                 total += grad * grad
             else:
@@ -78,7 +80,8 @@ def fade_step_kernel(xp_ptr, mom_ptr, grad_ptr, partials_ptr, do_co_ptr, do_pro_
     ``alpha`` is annotated fp64 so float64 images get it unrounded (a float argument is fp32 otherwise);
     this module must not use ``from __future__ import annotations``, which would hide that annotation.
     """
-    image = tl.program_id(1).to(tl.int64) + first_image
+    # Images in the reverse of the norm pass's order: the gradients it read last are the ones still in L2.
+    image = (tl.num_programs(1) - 1 - tl.program_id(1)).to(tl.int64) + first_image
     pixel = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     inside = pixel < pixels
     numel = CHANNELS * pixels
@@ -110,11 +113,13 @@ def fade_step_kernel(xp_ptr, mom_ptr, grad_ptr, partials_ptr, do_co_ptr, do_pro_
     for channel in tl.static_range(CHANNELS):
         element = channel * pixels + pixel
         offset = image_start + element
-        x = tl.load(xp_ptr + offset, mask=inside)
+        # Last uses: evict-first, so the gradients still waiting for this pass stay in L2 longer.
+        x = tl.load(xp_ptr + offset, mask=inside, eviction_policy="evict_first")
         if do_co:
-            grad = tl.load(grad_ptr + offset, mask=inside)
-            mom = momentum * tl.load(mom_ptr + offset, mask=inside) + ieee_div(grad, normaliser)
-            tl.store(mom_ptr + offset, mom, mask=inside)
+            grad = tl.load(grad_ptr + offset, mask=inside, eviction_policy="evict_first")
+            mom = momentum * tl.load(mom_ptr + offset, mask=inside, eviction_policy="evict_first") + ieee_div(
+                grad, normaliser)
+            tl.store(mom_ptr + offset, mom, mask=inside, eviction_policy="evict_first")
             x = x - step_size * mom
         if do_pro:
             if HAS_MASK_IDS:
@@ -127,7 +132,7 @@ def fade_step_kernel(xp_ptr, mom_ptr, grad_ptr, partials_ptr, do_co_ptr, do_pro_
         lo = tl.load(lo_ptr + channel).to(dtype)
         hi = tl.load(hi_ptr + channel).to(dtype)
         x = tl.maximum(tl.minimum(x, hi, propagate_nan=tl.PropagateNan.ALL), lo, propagate_nan=tl.PropagateNan.ALL)
-        tl.store(xp_ptr + offset, x, mask=inside)
+        tl.store(xp_ptr + offset, x, mask=inside, eviction_policy="evict_first")
 
 
 def launch_fade_step(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: torch.Tensor,
