@@ -20,9 +20,10 @@ def print_rows(rows: list[dict]) -> None:
     for row in rows:
         if row["impl"] == "copy":
             continue
+        eager = row.get("speedup_vs_eager_reference") or "-"
+        compiled = row.get("speedup_vs_compiled_reference") or "-"
         print(f"{row.get('flags', 'co_pro'):6} {row['batch']:>4} {row['impl']:22} {float(row['time_ms']):9.4f} "
-              f"{float(row['gbps']):8.1f} {float(row['frac_of_copy']) * 100:5.1f}% "
-              f"{row.get('speedup_vs_eager_reference') or '-':>8} {row.get('speedup_vs_compiled_reference') or '-':>10}")
+              f"{float(row['gbps']):8.1f} {float(row['frac_of_copy']) * 100:5.1f}% {eager:>8} {compiled:>10}")
 
 
 def target_lines(rows: list[dict]) -> list[str]:

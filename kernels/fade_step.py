@@ -5,10 +5,10 @@ R partial sums of |G| (l1mean) or G² (l2sq) to a [B, R] workspace; partial r al
 (r, r + R, r + 2R, ...) in the same order. Pass 2 (``fade_step_kernel``) lets every program of an image
 reduce that image's R partials itself, in one fixed order, so n_i has the same bits in every program and
 every run without atomics or a third launch. Pass 2 re-reads grad: it takes the images in reverse order and
-loads/stores everything else evict-first, so the gradients pass 1 read last are re-read from L2. Each program branches once per image flag: images without CO
-never read grad or mom, images without PRO never evaluate Philox. η is computed from the keys in registers
-(DESIGN.md, "Noise and masks"); the mask ids too, unless the caller passes them materialised (``mask_ids``,
-one byte per element read instead of a Philox word drawn).
+loads/stores everything else evict-first, so the gradients pass 1 read last are re-read from L2. Each program
+branches once per image flag: images without CO never read grad or mom, images without PRO never evaluate
+Philox. η is computed from the keys in registers (DESIGN.md, "Noise and masks"); the mask ids too, unless the
+caller passes them materialised (``mask_ids``, one byte per element read instead of a Philox word drawn).
 """
 from typing import Optional
 

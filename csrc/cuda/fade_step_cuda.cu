@@ -393,7 +393,7 @@ __global__ void __launch_bounds__(kThreads) fade_step_cluster_kernel(StepArgs<sc
   }
   update_image_range<scalar_t, kVector>(a, image, co, pro, norm, grad_slice, begin, begin, end);
 #else
-  __trap();  // launched only on compute capability 9.0 and later (see cluster_step_plan)
+  __trap();  // launched only on compute capability 9.0 and later (see launch_cluster)
 #endif
 }
 
@@ -414,7 +414,8 @@ StepVariant requested_variant() {
   if (name.empty() || name == "two_pass") {
     return StepVariant::TwoPass;
   }
-  TORCH_CHECK_VALUE(name == "cluster", "pixelfade::fade_step_: PIXELFADE_CUDA_STEP must be 'two_pass' or 'cluster', got '" + name + "'");
+  TORCH_CHECK_VALUE(name == "cluster",
+                    "pixelfade::fade_step_: PIXELFADE_CUDA_STEP must be 'two_pass' or 'cluster', got '" + name + "'");
   return StepVariant::Cluster;
 }
 

@@ -1,6 +1,7 @@
 // C++ smoke test of the pixelfade library (run by ctest): calls the ops through the dispatcher, as a libtorch
 // user would, and checks them against known answers and independent ATen computations; checks the CPU kernels'
-// vectorised Philox runs (and η from vector logf/cosf) against the scalar contract where the ops cannot reach (indices across 2^32 and 2^64).
+// vectorised Philox runs (and η from vector logf/cosf) against the scalar contract where the ops cannot reach
+// (indices across 2^32 and up to 2^64 - 1).
 //
 // usage: pixelfade_smoke_test --philox KEY INDEX W0 W1 W2 W3 [--philox ...] --noise KEY NORMAL MASK_ID_5
 //   --philox: Philox4x32-10 words of (KEY, INDEX) (decimal uint64 / uint32);
