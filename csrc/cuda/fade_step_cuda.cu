@@ -24,7 +24,10 @@
 #include <torch/library.h>
 
 #include <cstdlib>
+#include <mutex>
+#include <set>
 #include <string>
+#include <utility>
 
 #include "cuda/launch_utils.cuh"
 #include "fade_checks.h"
@@ -419,6 +422,18 @@ StepVariant requested_variant() {
   return StepVariant::Cluster;
 }
 
+// Lets `kernel` use up to `bytes` of dynamic shared memory on `device`: set once per kernel and device (at the
+// first call, outside any CUDA-graph capture that later calls replay), not at every launch.
+template <typename Kernel>
+void allow_dynamic_shared_memory(Kernel kernel, int device, int bytes) {
+  static std::mutex mutex;
+  static std::set<std::pair<const void*, int>> configured;  // (kernel, device)
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (configured.insert({reinterpret_cast<const void*>(kernel), device}).second) {
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  }
+}
+
 // The cluster variant: one cluster of kClusterBlocks blocks per image, dynamic shared memory for one block's
 // slice of the gradient. Says why when this GPU cannot run it.
 template <typename scalar_t, bool kVector>
@@ -439,8 +454,7 @@ void launch_cluster(const StepArgs<scalar_t>& args, cudaStream_t stream) {
                     " of an image's gradient in each block's shared memory: " + std::to_string(slice_bytes) +
                     " bytes for images of " + std::to_string(args.numel) + " elements, more than the " +
                     std::to_string(shared_optin) + " this GPU allows; use PIXELFADE_CUDA_STEP=two_pass");
-  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(slice_bytes)));
+  allow_dynamic_shared_memory(kernel, device, static_cast<int>(shared_optin - kStaticShared));
   cudaLaunchConfig_t config{};
   cudaLaunchAttribute attribute{};
   config.gridDim = dim3(static_cast<unsigned int>(args.batch * kClusterBlocks));
