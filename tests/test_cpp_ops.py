@@ -340,9 +340,11 @@ def test_fade_step_runs_under_torch_compile_fullgraph(device):
     args = step_inputs((4, 3, 7, 5), torch.float32, device, generator)
 
     def two_steps(a):
-        for _ in range(2):
+        """A step that draws the mask ids, then one that reads them materialised (as protect() does)."""
+        ids = ops().fade_mask_ids(a["keys"], [3, 7, 5], 5, False)
+        for mask_ids in (None, ids):
             ops().fade_step_(a["xp"], a["mom"], a["grad"], a["do_co"], a["do_pro"], a["beta"], a["mask_idx"],
-                             a["keys"], a["lo"], a["hi"], 0.6, 5, "l1mean", False)
+                             a["keys"], a["lo"], a["hi"], 0.6, 5, "l1mean", False, mask_ids)
         return a["xp"] * 2
 
     torch._dynamo.reset()
