@@ -7,6 +7,7 @@ result depends only on the image, its uid and the seed, not on the batch it ran 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -262,10 +263,7 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
             # The mask ids once per batch: a PRO step then reads a byte per element instead of drawing Philox.
             mask_ids = ops.fade_mask_ids(batch_keys, x.shape[1:], config.num_masks, config.pixel_masks,
                                          backend=backend_name)
-
-            def step(*args, mask_ids=mask_ids) -> None:
-                ops.fade_step_(*args, mask_ids=mask_ids, backend=backend_name)
-
+            step = functools.partial(ops.fade_step_, mask_ids=mask_ids, backend=backend_name)
             xp, loss = fade_loop(features, x, target.detach(), batch_keys, lo.contiguous(), hi.contiguous(),
                                  config, step, quantizer)
             pixels = (xp * std.reshape(1, -1, 1, 1) + mean.reshape(1, -1, 1, 1)).clamp_(0.0, 1.0)

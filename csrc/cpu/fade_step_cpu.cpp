@@ -87,6 +87,17 @@ struct ImageLayout {
   const float* hi;
 };
 
+// The elements first + j (j < n) whose mask id ids[j] is `target`, written to `replaced` (branch-free); their count.
+template <typename id_t>
+int64_t replaced_elements(const id_t* ids, int64_t n, int32_t target, int64_t first, uint64_t* replaced) {
+  int64_t count = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    replaced[count] = static_cast<uint64_t>(first + j);
+    count += static_cast<int32_t>(ids[j]) == target;
+  }
+  return count;
+}
+
 // CO, PRO and clamp on elements [begin, end) of one image, one channel segment and tile at a time.
 template <typename scalar_t>
 void update_chunk(const ImageStep<scalar_t>& s, const ImageLayout& layout, int64_t begin, int64_t end) {
@@ -114,18 +125,12 @@ void update_chunk(const ImageStep<scalar_t>& s, const ImageLayout& layout, int64
         // Mask ids for the whole tile (read, or drawn with vectorised Philox), then η only where replaced.
         int64_t count = 0;
         if (s.mask_ids != nullptr) {
-          for (int64_t j = 0; j < n; ++j) {
-            replaced[count] = static_cast<uint64_t>(first + j);
-            count += s.mask_ids[first + j] == s.target_mask;
-          }
+          count = replaced_elements(s.mask_ids + first, n, s.target_mask, first, replaced);
         } else {
           const uint64_t mask_index =
               static_cast<uint64_t>(layout.pixel_masks ? first - channel * layout.hw : first);
           mask_id_run(s.mask_key, mask_index, n, layout.num_masks, ids);
-          for (int64_t j = 0; j < n; ++j) {
-            replaced[count] = static_cast<uint64_t>(first + j);
-            count += ids[j] == s.target_mask;
-          }
+          count = replaced_elements(ids, n, s.target_mask, first, replaced);
         }
         noise_at(s.noise_key, replaced, count, noise);
         for (int64_t k = 0; k < count; ++k) {

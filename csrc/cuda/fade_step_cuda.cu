@@ -134,9 +134,33 @@ struct Loader {
   }
 };
 
+// This thread's share of sum |G| (l1mean) or sum G^2 over [begin, end) of one image's gradient, in double.
+// With kToShared the values are also kept in `slice` (slice[e - begin], read back later by this same thread):
+// that is grad's only read from memory, so it is loaded evict-first.
+template <typename scalar_t, bool kVector, bool kToShared>
+__device__ __forceinline__ double thread_norm_sum(const StepArgs<scalar_t>& a, const scalar_t* grad, int64_t begin,
+                                                  int64_t end, scalar_t* slice) {
+  using L = Loader<scalar_t, kVector>;
+  double sum = 0.0;
+  for (int64_t e = begin + threadIdx.x * L::kSize; e < end; e += kThreads * L::kSize) {
+    scalar_t g[L::kSize];
+    if constexpr (kToShared) {
+      L::load_last_use(grad + e, g);
+      L::store(slice + (e - begin), g);
+    } else {
+      L::load(grad + e, g);
+    }
+#pragma unroll
+    for (int j = 0; j < L::kSize; ++j) {
+      const double v = static_cast<double>(g[j]);
+      sum += a.l1mean ? fabs(v) : v * v;
+    }
+  }
+  return sum;
+}
+
 template <typename scalar_t, bool kVector>
 __global__ void __launch_bounds__(kThreads) norm_partials_kernel(StepArgs<scalar_t> a) {
-  using L = Loader<scalar_t, kVector>;
   __shared__ double scratch[kWarps];
   const int64_t begin = static_cast<int64_t>(blockIdx.x) * a.chunk;
   const int64_t end = begin + a.chunk < a.numel ? begin + a.chunk : a.numel;
@@ -144,18 +168,8 @@ __global__ void __launch_bounds__(kThreads) norm_partials_kernel(StepArgs<scalar
     if (!a.do_co[image]) {
       continue;  // the same for the whole block: no grad read, no partial written (pass 2 will not read it)
     }
-    const scalar_t* grad = a.grad + image * a.numel;
-    double sum = 0.0;
-    for (int64_t e = begin + threadIdx.x * L::kSize; e < end; e += kThreads * L::kSize) {
-      scalar_t g[L::kSize];
-      L::load(grad + e, g);
-#pragma unroll
-      for (int j = 0; j < L::kSize; ++j) {
-        const double v = static_cast<double>(g[j]);
-        sum += a.l1mean ? fabs(v) : v * v;
-      }
-    }
-    sum = block_sum(sum, scratch);
+    const double sum = block_sum(
+        thread_norm_sum<scalar_t, kVector, false>(a, a.grad + image * a.numel, begin, end, nullptr), scratch);
     if (threadIdx.x == 0) {
       a.partials[image * gridDim.x + blockIdx.x] = sum;
     }
@@ -357,7 +371,6 @@ template <typename scalar_t, bool kVector>
 __global__ void __launch_bounds__(kThreads) fade_step_cluster_kernel(StepArgs<scalar_t> a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   namespace cg = cooperative_groups;
-  using L = Loader<scalar_t, kVector>;
   extern __shared__ __align__(16) unsigned char grad_slice_bytes[];
   scalar_t* grad_slice = reinterpret_cast<scalar_t*>(grad_slice_bytes);
   __shared__ double scratch[kWarps];
@@ -370,19 +383,8 @@ __global__ void __launch_bounds__(kThreads) fade_step_cluster_kernel(StepArgs<sc
   const bool pro = a.do_pro[image];
   scalar_t norm = scalar_t(1);
   if (co) {
-    const scalar_t* grad = a.grad + image * a.numel;
-    double sum = 0.0;
-    for (int64_t e = begin + threadIdx.x * L::kSize; e < end; e += kThreads * L::kSize) {
-      scalar_t g[L::kSize];
-      L::load_last_use(grad + e, g);  // the one read of grad from global memory
-      L::store(grad_slice + (e - begin), g);  // read back below by this same thread
-#pragma unroll
-      for (int j = 0; j < L::kSize; ++j) {
-        const double v = static_cast<double>(g[j]);
-        sum += a.l1mean ? fabs(v) : v * v;
-      }
-    }
-    sum = block_sum(sum, scratch);
+    const double sum = block_sum(
+        thread_norm_sum<scalar_t, kVector, true>(a, a.grad + image * a.numel, begin, end, grad_slice), scratch);
     if (threadIdx.x == 0) {
       block_total = sum;
     }
