@@ -28,9 +28,10 @@ def run_every_op(backend: str, device: torch.device) -> None:
         lo, hi = torch.full((3,), -2.0, device=device), torch.full((3,), 2.0, device=device)
         for norm in ("l1mean", "l2sq"):
             for pixel_masks in (False, True):
-                pf.ops.fade_step_(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, 0.6, 5, norm,
-                                  pixel_masks, backend=backend)
-                pf.ops.fade_mask_ids(keys, shape, 5, pixel_masks, backend=backend)
+                step_args = (xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, 0.6, 5, norm, pixel_masks)
+                pf.ops.fade_step_(*step_args, backend=backend)
+                mask_ids = pf.ops.fade_mask_ids(keys, shape, 5, pixel_masks, backend=backend)
+                pf.ops.fade_step_(*step_args, mask_ids, backend=backend)  # what protect() runs
         pf.ops.fade_noise(keys, shape, backend=backend)
     torch.cuda.synchronize()
 
