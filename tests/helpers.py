@@ -1,7 +1,12 @@
 """Comparison helpers shared by the test files."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
+
+RNG_VECTORS = Path(__file__).resolve().parent / "data" / "rng_vectors.json"  # the design's known-answer vectors
 
 _SHOWN = 5  # differing positions listed in a failure message
 
@@ -33,3 +38,11 @@ def assert_close_report(actual: torch.Tensor, expected: torch.Tensor, rtol_norm:
              for p in differing[:_SHOWN].tolist()]
     raise AssertionError(f"{name}: relative error {error:.3e} >= {rtol_norm:g}; {len(differing)} of {e.numel()} "
                          f"values differ by more than {tolerance:.3e}\n" + "\n".join(lines))
+
+
+def load_rng_vectors() -> dict:
+    """The known-answer vectors (splitmix64, Philox words, η, mask ids) committed beside the tests.
+
+    A missing file is an error, not a skip: a clone without it must fail loudly.
+    """
+    return json.loads(RNG_VECTORS.read_text())

@@ -3,19 +3,16 @@
 CPU kernels run everywhere the extension is built; the same comparisons run on the CUDA kernels (tests marked
 ``gpu``), plus CUDA-graph capture and the vectorised/scalar paths. Inputs are fresh random tensors each time.
 """
-import json
-from pathlib import Path
 
 import pytest
 import torch
 
-from helpers import assert_close_report
+from helpers import assert_close_report, load_rng_vectors
 from pixelfade_fast import _cpp
 from pixelfade_fast import reference as R
 
 pytestmark = pytest.mark.skipif(not _cpp.available(), reason=_cpp.unavailable_reason() or "available")
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "rng_vectors.json"
 STEP_RTOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 NOISE_ATOL = 1e-6  # η may differ from the reference in the last ulp of logf/cosf
 UINT64_EDGES = [0, 1, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1]
@@ -46,11 +43,6 @@ def as_int64(value: int) -> int:
 def random_keys(batch: int, generator: torch.Generator) -> torch.Tensor:
     return torch.randint(-(2**63), 2**63 - 1, (batch, 2), generator=generator, dtype=torch.int64)
 
-
-def load_vectors() -> dict:
-    if not VECTORS.exists():
-        pytest.skip(f"known-answer vectors not found at {VECTORS}")
-    return json.loads(VECTORS.read_text())
 
 
 # --------------------------------------------------------------------------------------------- build and RNG
@@ -83,7 +75,7 @@ def test_philox_words_bit_exact_vs_reference(device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_philox_words_known_answer_vectors(device):
-    rows = load_vectors()["philox"]
+    rows = load_rng_vectors()["philox"]
     keys = torch.tensor([as_int64(int(r["key"])) for r in rows], device=device)
     index = torch.tensor([int(r["index"]) for r in rows], device=device)
     assert ops().philox_words(keys, index).tolist() == [r["words"] for r in rows]
@@ -92,7 +84,7 @@ def test_philox_words_known_answer_vectors(device):
 @pytest.mark.parametrize("device", DEVICES)
 def test_noise_and_mask_ids_known_answer_vectors(device):
     """η and mask ids (I = 5) of the vectors whose index falls inside a 1x64x64 image."""
-    rows = [r for r in load_vectors()["philox"] if int(r["index"]) < 4096]
+    rows = [r for r in load_rng_vectors()["philox"] if int(r["index"]) < 4096]
     keys = torch.tensor([[as_int64(int(r["key"]))] * 2 for r in rows], device=device)
     noise = ops().fade_noise(keys, [1, 64, 64]).flatten(1).cpu()
     ids = ops().fade_mask_ids(keys, [1, 64, 64], 5, False).flatten(1).cpu()

@@ -1,31 +1,24 @@
 """The noise/mask RNG contract of the reference: known answers, Triton's own Philox, and the statistics of η."""
-import json
 import math
 import os
-from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import load_rng_vectors
 from pixelfade_fast import reference as R
 from pixelfade_fast.reference.rng import _wrap_int64
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "rng_vectors.json"
 
-
-def load_vectors():
-    if not VECTORS.exists():
-        pytest.skip(f"known-answer vectors not found at {VECTORS}")
-    return json.loads(VECTORS.read_text())
 
 
 def test_splitmix64_known_answers():
-    for row in load_vectors()["splitmix64"]:
+    for row in load_rng_vectors()["splitmix64"]:
         assert R.splitmix64_int(int(row["in"])) == int(row["out"])
 
 
 def test_philox_and_conversions_known_answers():
-    rows = load_vectors()["philox"]
+    rows = load_rng_vectors()["philox"]
     keys = torch.tensor([_wrap_int64(int(r["key"])) for r in rows])
     index = torch.tensor([int(r["index"]) for r in rows])
     words = torch.stack(R.philox4x32(keys, index), dim=1)

@@ -14,17 +14,15 @@ if not torch.cuda.is_available():
 
 import importlib  # noqa: E402
 import inspect  # noqa: E402
-import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
 triton = pytest.importorskip("triton")
 import triton.language as tl  # noqa: E402
 
-from helpers import assert_close_report  # noqa: E402
+from helpers import assert_close_report, load_rng_vectors  # noqa: E402
 from pixelfade_fast import kernels as K  # noqa: E402
 from pixelfade_fast import reference as R  # noqa: E402
 
@@ -33,7 +31,6 @@ noise_module = importlib.import_module("pixelfade_fast.kernels.fade_noise")
 mask_module = importlib.import_module("pixelfade_fast.kernels.fade_mask_ids")
 launch_module = importlib.import_module("pixelfade_fast.kernels.launch")
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "rng_vectors.json"
 STEP_TOL = {torch.float32: 1e-5, torch.float64: 1e-7}  # fp64: η itself is float32 on every backend
 MOM_TOL = {torch.float32: 1e-5, torch.float64: 1e-12}
 NOISE_ATOL = 1e-6
@@ -118,9 +115,7 @@ def test_philox_words_bit_exact_vs_reference_and_triton_randint4x(device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_philox_words_known_answer_vectors(device):
-    if not VECTORS.exists():
-        pytest.skip(f"known-answer vectors not found at {VECTORS}")
-    rows = json.loads(VECTORS.read_text())["philox"]
+    rows = load_rng_vectors()["philox"]
     keys = torch.tensor([as_int64(int(r["key"])) for r in rows], device=device)
     index = torch.tensor([int(r["index"]) for r in rows], device=device)
     assert K.philox_words(keys, index).tolist() == [r["words"] for r in rows]
@@ -129,9 +124,7 @@ def test_philox_words_known_answer_vectors(device):
 @pytest.mark.parametrize("device", DEVICES)
 def test_noise_and_mask_ids_known_answer_vectors(device):
     """η and mask ids (I = 5) of the vectors whose index falls inside a 1x64x64 image."""
-    if not VECTORS.exists():
-        pytest.skip(f"known-answer vectors not found at {VECTORS}")
-    rows = [r for r in json.loads(VECTORS.read_text())["philox"] if int(r["index"]) < 4096]
+    rows = [r for r in load_rng_vectors()["philox"] if int(r["index"]) < 4096]
     keys = torch.tensor([[as_int64(int(r["key"]))] * 2 for r in rows], device=device)
     noise = K.fade_noise(keys, (1, 64, 64)).flatten(1).cpu()
     ids = K.fade_mask_ids(keys, (1, 64, 64), 5, False).flatten(1).cpu()
