@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 ROOT = Path(__file__).resolve().parent
 BUILD = json.loads((ROOT / "build_flags.json").read_text())
@@ -80,16 +80,7 @@ def _build_ext():
 
 
 setup(
-    packages=[
-        "pixelfade_fast",
-        "pixelfade_fast.reference",
-        "pixelfade_fast.ops",
-        "pixelfade_fast.models",
-        "pixelfade_fast.data",
-        "pixelfade_fast.evaluation",
-        "pixelfade_fast.training",
-        "pixelfade_fast.kernels",
-    ],
+    packages=find_packages(include=["pixelfade_fast", "pixelfade_fast.*"]) + ["pixelfade_fast.kernels"],
     package_dir={"pixelfade_fast.kernels": "kernels"},
     package_data={"pixelfade_fast": ["assets/*.safetensors", "assets/*.md"]},
     ext_modules=_extensions(),

@@ -34,15 +34,13 @@ CONFIGS = {
 
 
 class DecisionRecorder:
-    """Wraps the fade step and keeps each step's do_co flags (on the device; read once after the loop)."""
+    """An engine observer that keeps each step's do_co flags (on the device; read once after the loop)."""
 
-    def __init__(self, backend: str) -> None:
-        self.backend = backend
+    def __init__(self) -> None:
         self.do_co: list[torch.Tensor] = []
 
-    def __call__(self, *args) -> None:
-        self.do_co.append(args[3].clone())
-        pf.ops.fade_step_(*args, backend=self.backend)
+    def __call__(self, record: engine.StepRecord) -> None:
+        self.do_co.append(record.flags.do_co.clone())
 
 
 def first_step_below_epsilon(do_co: torch.Tensor, config: pf.FadeConfig) -> torch.Tensor:
@@ -54,20 +52,11 @@ def first_step_below_epsilon(do_co: torch.Tensor, config: pf.FadeConfig) -> torc
 
 
 def run(model, images: torch.Tensor, config: pf.FadeConfig, backend: str, seed: int) -> dict:
-    recorder = DecisionRecorder(backend)
-    original_loop = engine.fade_loop
-
-    def recording_loop(features, x, target, keys, lo, hi, cfg, step, quantizer=None):
-        return original_loop(features, x, target, keys, lo, hi, cfg, recorder, quantizer)
-
-    engine.fade_loop = recording_loop
-    try:
-        begin = time.perf_counter()
-        result = pf.protect(model, images, config, seed=seed, backend=backend, batch_size=images.shape[0],
-                            progress=False)
-        elapsed = time.perf_counter() - begin
-    finally:
-        engine.fade_loop = original_loop
+    recorder = DecisionRecorder()
+    begin = time.perf_counter()
+    result = pf.protect(model, images, config, seed=seed, backend=backend, batch_size=images.shape[0],
+                        observer=recorder, progress=False)
+    elapsed = time.perf_counter() - begin
     row = {"met_rate": round(result.met_rate, 4), "median_final_loss": round(float(result.final_loss.median()), 5),
            "s_per_image": round(elapsed / images.shape[0], 4)}
     if config.schedule == "paper":

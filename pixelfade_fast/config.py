@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .reference.ops import NORMS
 
@@ -61,21 +61,31 @@ class FadeConfig:
         measured.
     """
 
-    steps: int = 100
-    init_steps: int = 5
-    final_steps: int = 5
-    num_masks: int = 5
-    epsilon: float = 0.03
-    alpha: float = 0.6
-    beta: float = 0.01
-    beta_unsat: float = 0.04
-    schedule: str = "paper"
-    norm: str = "l1mean"
-    masks: str = "element"
-    clamp: str = "pixel"
-    feature_norm: bool = False
-    finish_steps: int = 50
-    quantize: bool = False
+    steps: int = field(default=100, metadata={"help": "T: protection steps"})
+    init_steps: int = field(default=5, metadata={"help": "T_init: warm-up steps that do CO and PRO on every image"})
+    final_steps: int = field(default=5, metadata={"help": "T_final: closing CO-only steps"})
+    num_masks: int = field(default=5, metadata={"help": "I: disjoint replacement masks (1..255)"})
+    epsilon: float = field(default=0.03, metadata={"help": "ε: per-image feature-loss threshold"})
+    alpha: float = field(default=0.6, metadata={"help": "α: momentum decay, in [0, 1)"})
+    beta: float = field(default=0.01, metadata={"help": "β: CO step size"})
+    beta_unsat: float = field(default=0.04, metadata={
+        "help": "step size of the 'released' schedule while the batch is above ε"})
+    schedule: str = field(default="paper", metadata={
+        "help": "'paper': decided per image (Algorithm 1); 'released': the authors' code, one decision per batch",
+        "choices": SCHEDULES})
+    norm: str = field(default="l1mean", metadata={
+        "help": "gradient normaliser: mean |G| (released code) or sum G² (paper Eq. 3)", "choices": NORMS})
+    masks: str = field(default="element", metadata={
+        "help": "'element': each value has its own mask id; 'pixel': all channels of a pixel share one",
+        "choices": MASK_GRANULARITIES})
+    clamp: str = field(default="pixel", metadata={
+        "help": "'pixel': every image stays a valid [0, 1] image; 'data': the batch's min/max (released code)",
+        "choices": CLAMPS})
+    feature_norm: bool = field(default=False, metadata={"help": "L2-normalise features before the loss"})
+    finish_steps: int = field(default=50, metadata={
+        "help": "extra CO-only steps after T for the images still at or above ε (0: the paper's loop exactly)"})
+    quantize: bool = field(default=False, metadata={
+        "help": "round to the 8-bit pixel grid in the CO-only closing steps (the gallery always does)"})
 
     def __post_init__(self) -> None:
         _check_int("steps", self.steps, 1)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from .cli import BUNDLED_WEIGHTS, load_model
 from .data import generate_synthped, read_market1501
 from .evaluation.report import headline_table, write_report
 from .evaluation.suite import SuiteSettings, run_suite
+from .models.spec import BUNDLED, load_model_spec
 from .training.demo import DEMO_SYNTHPED
 
 # The bundled model's SynthPed world (seed 2024: the same two cameras) with identities it never saw: it trained on
@@ -39,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generating SynthPed into {data_dir}", file=sys.stderr)
         generate_synthped(data_dir, **DEMO_EVAL_SYNTHPED)
     split = read_market1501(data_dir)
-    if not BUNDLED_WEIGHTS.exists():
-        print(f"error: bundled weights {BUNDLED_WEIGHTS} are missing (scripts/train_demo_model.py makes them)")
+    if not BUNDLED["osnet_x0_25"].exists():
+        print(f"error: bundled weights {BUNDLED['osnet_x0_25']} are missing (scripts/train_demo_model.py makes them)")
         return 1
-    model = load_model("osnet_x0_25", None, args.device)[0]
+    model = load_model_spec("osnet_x0_25").to(args.device)
     settings = SuiteSettings(methods=("pixelfade", "mosaic", "blur"), attack_epochs=args.attack_epochs,
                              attack_width=16, max_attack_train=DEMO_ATTACK_TRAIN, known_noise=False)
     result = run_suite(model, split, settings, dataset="SynthPed (demo split)")

@@ -1,7 +1,8 @@
 """Schedules: per-step CO/PRO flags from the losses, as small device-side tensor ops.
 
-The step counter ``t`` is a host integer (the loop's own count), so branching on it costs no device read;
-every decision that depends on a loss stays a tensor. That keeps the loop free of host synchronisation.
+The step counter lives on the device and indexes a per-step phase table, so every step runs the same ops on
+the same buffers whatever its number: one captured CUDA graph replays for every step, and nothing here ever
+reads a device value on the host.
 """
 from __future__ import annotations
 
@@ -11,78 +12,95 @@ import torch
 
 from .config import FadeConfig
 
+# Phase codes of the phase table.
+INIT, MAIN, FINAL, FINISH = 0, 1, 2, 3
+PHASE_NAMES = ("init", "main", "final", "finish")
+
 
 @dataclass
 class StepFlags:
-    """What one fused step does to each image: the arguments of ``fade_step_`` that vary per step."""
+    """What one fused step does to each image: the arguments of ``fade_step_`` that vary per step, and the
+    phase (a 0-dim int32 code, see PHASE_NAMES) of the step they were made for."""
 
     do_co: torch.Tensor  # bool [B]
     do_pro: torch.Tensor  # bool [B]
     beta: torch.Tensor  # float32 [B]
     mask_idx: torch.Tensor  # int32 [B]
+    phase: torch.Tensor  # int32 []
+
+
+def phase_of_step(config: FadeConfig, t: int) -> int:
+    """The phase code of step t: init (CO+PRO), main (per-image decision), final (CO only), finish (CO only,
+    the images still above ε)."""
+    if t >= config.steps:
+        return FINISH
+    if t < config.init_steps:
+        return INIT
+    if t >= config.steps - config.final_steps:
+        return FINAL
+    return MAIN
 
 
 class Schedule:
-    """Holds the per-image mask cursor j_i and turns (loss, t) into StepFlags."""
+    """The per-image state of a schedule (mask cursor j_i, device step counter) and its decision rule.
+
+    ``step_flags(loss)`` turns the per-image losses [B] measured at the current images into the flags of the
+    current step, then advances the cursor and the step counter, all in place on the device.
+    """
 
     def __init__(self, config: FadeConfig, batch: int, device: torch.device) -> None:
         self.config = config
         self.batch = batch
-        self.device = device
-        self.mask_cursor = torch.zeros(batch, dtype=torch.int32, device=device)
-        self._all = torch.ones(batch, dtype=torch.bool, device=device)
-        self._none = torch.zeros(batch, dtype=torch.bool, device=device)
+        self.device = torch.device(device)
+        phases = [phase_of_step(config, t) for t in range(config.total_steps)]
+        self.phase_table = torch.tensor(phases, dtype=torch.int32, device=self.device)
+        self.step = torch.zeros(1, dtype=torch.int64, device=self.device)
+        self.mask_cursor = torch.zeros(batch, dtype=torch.int32, device=self.device)
+        self._beta = torch.full((batch,), config.beta, dtype=torch.float32, device=self.device)
+        self._beta_unsat = torch.full((batch,), config.beta_unsat, dtype=torch.float32, device=self.device)
 
-    def phase(self, t: int) -> str:
-        """'init', 'main', 'final' (CO only) or 'finish' (CO only, images still above ε) for step t."""
-        cfg = self.config
-        if t >= cfg.steps:
-            return "finish"
-        if t < cfg.init_steps:
-            return "init"
-        if t >= cfg.steps - cfg.final_steps:
-            return "final"
-        return "main"
+    def reset(self) -> None:
+        """Back to step 0 for a new batch (in place, so a captured graph keeps its buffers)."""
+        self.step.zero_()
+        self.mask_cursor.zero_()
 
-    def flags(self, loss: torch.Tensor, t: int) -> StepFlags:
-        """Flags for step t given the per-image losses [B] measured before the update; advances the cursor."""
+    def current_phase(self) -> torch.Tensor:
+        """The phase code of the current step, int32 [] (clamped to the last step past the end)."""
+        index = self.step.clamp(max=self.phase_table.numel() - 1)
+        return self.phase_table.index_select(0, index).reshape(())
+
+    def step_flags(self, loss: torch.Tensor) -> StepFlags:
+        """Flags of the current step given the per-image losses [B]; advances the cursor and the step counter."""
+        phase = self.current_phase()
         if self.config.schedule == "paper":
-            return self._paper(loss, t)
-        return self._released(loss, t)
-
-    def _paper(self, loss: torch.Tensor, t: int) -> StepFlags:
-        cfg = self.config
-        phase = self.phase(t)
-        above = loss >= cfg.epsilon
-        if phase == "init":
-            do_co, do_pro = self._all, self._all
-        elif phase == "main":
-            do_co, do_pro = above, ~above
-        elif phase == "final":
-            do_co, do_pro = self._all, self._none
+            flags = self._paper(loss, phase)
         else:
-            do_co, do_pro = above, self._none
-        beta = torch.full((self.batch,), cfg.beta, dtype=torch.float32, device=self.device)
-        mask_idx = self.mask_cursor.clone()
-        self.mask_cursor = torch.remainder(self.mask_cursor + do_pro.to(torch.int32), cfg.num_masks)
-        return StepFlags(do_co, do_pro, beta, mask_idx)
+            flags = self._released(loss, phase)
+        self.step.add_(1)
+        return flags
 
-    def _released(self, loss: torch.Tensor, t: int) -> StepFlags:
+    def _paper(self, loss: torch.Tensor, phase: torch.Tensor) -> StepFlags:
+        above = loss >= self.config.epsilon
+        every = (phase == INIT) | (phase == FINAL)
+        decides = (phase == MAIN) | (phase == FINISH)
+        do_co = every | (decides & above)
+        do_pro = (phase == INIT) | ((phase == MAIN) & ~above)
+        mask_idx = self.mask_cursor.clone()
+        self.mask_cursor.copy_(torch.remainder(self.mask_cursor + do_pro.to(torch.int32), self.config.num_masks))
+        return StepFlags(do_co, do_pro, self._beta, mask_idx, phase)
+
+    def _released(self, loss: torch.Tensor, phase: torch.Tensor) -> StepFlags:
         """The authors' released loop, one decision for the whole batch from the batch-mean loss.
 
         Their replacement runs at the start of the next step; here it is folded into the end of this one, which
-        is the same image at the next loss measurement. The mask index is the step number mod I.
+        is the same image at the next loss measurement. The mask index is the step number mod I. In the finish
+        phase (ours, not theirs) the images still above ε take CO steps with β_unsat.
         """
         cfg = self.config
-        phase = self.phase(t)
-        if phase == "finish":
-            above = loss >= cfg.epsilon
-            beta = torch.full((self.batch,), cfg.beta_unsat, dtype=torch.float32, device=self.device)
-            mask_idx = torch.full((self.batch,), t % cfg.num_masks, dtype=torch.int32, device=self.device)
-            return StepFlags(above, self._none, beta, mask_idx)
-        satisfied = (loss.mean() < cfg.epsilon) & (t < cfg.steps - cfg.final_steps)
-        satisfied = satisfied.expand(self.batch)
-        beta = torch.where(satisfied, cfg.beta, cfg.beta_unsat).to(torch.float32)
-        do_pro = satisfied | (t < cfg.init_steps)
-        mask_idx = torch.full((self.batch,), t % cfg.num_masks, dtype=torch.int32, device=self.device)
-        return StepFlags(self._all, do_pro.contiguous(), beta.contiguous(), mask_idx)
+        finish = phase == FINISH
+        satisfied = (loss.mean() < cfg.epsilon) & ((phase == INIT) | (phase == MAIN))
+        do_co = torch.where(finish, loss >= cfg.epsilon, True)
+        do_pro = ((satisfied | (phase == INIT)) & ~finish).expand(self.batch)
+        beta = torch.where(satisfied & ~finish, self._beta, self._beta_unsat)
+        mask_idx = torch.remainder(self.step, cfg.num_masks).to(torch.int32).expand(self.batch)
+        return StepFlags(do_co, do_pro.contiguous(), beta, mask_idx.contiguous(), phase)

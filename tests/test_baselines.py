@@ -79,11 +79,19 @@ def test_fade_towards_eta_is_pixelfade(model, images, config):
     eta = fade_noise(derive_keys(21, uids), (3, 32, 16))
     got = fade_towards(model, images, eta, config, 21, space="normalised", uids=uids, batch_size=4)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
-    mean, std = (torch.tensor(v).reshape(1, 3, 1, 1) for v in (model.mean, model.std))
-    in_pixels = fade_towards(model, images, eta * std + mean, config, 21, uids=uids, batch_size=4)
-    torch.testing.assert_close(in_pixels, expected, rtol=0, atol=1e-4)
     interpolated = noise_interpolation(model, images, 1.0, config, 21, uids=uids, batch_size=4)
     torch.testing.assert_close(interpolated, expected, rtol=0, atol=1e-6)
+
+
+def test_fade_towards_takes_pixel_objectives(model, images):
+    """η given in pixel units gives PixelFade's result up to float rounding (the paper schedule's decisions are
+    per image, so one rounding difference cannot spread to other images)."""
+    uids = [7, 3, 11, 5, 2, 9]
+    expected = pf.protect(model, images, SHORT, uids=uids, seed=21, backend="reference", batch_size=4).images
+    mean, std = (torch.tensor(v).reshape(1, 3, 1, 1) for v in (model.mean, model.std))
+    eta = fade_noise(derive_keys(21, uids), (3, 32, 16))
+    in_pixels = fade_towards(model, images, eta * std + mean, SHORT, 21, uids=uids, batch_size=4)
+    torch.testing.assert_close(in_pixels, expected, rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("variant", ["other_identity", "zeros", "contrastive", "interpolation"])

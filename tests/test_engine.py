@@ -77,7 +77,7 @@ def test_mode_catches_a_host_read():
 @pytest.mark.parametrize("schedule", ["paper", "released"])
 def test_no_host_read_inside_the_loop(model, images, monkeypatch, backend, schedule):
     modes = []
-    original = engine.fade_loop
+    original = engine.Protector.run
 
     def guarded(*args, **kwargs):
         mode = ForbidHostReads()
@@ -85,7 +85,7 @@ def test_no_host_read_inside_the_loop(model, images, monkeypatch, backend, sched
         with mode:
             return original(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "fade_loop", guarded)
+    monkeypatch.setattr(engine.Protector, "run", guarded)
     config = pf.FadeConfig(steps=12, init_steps=2, final_steps=2, finish_steps=2, schedule=schedule, quantize=True)
     result = pf.protect(model, images[:3], config, seed=1, backend=backend)
     assert len(modes) == 1 and modes[0].ops_seen > 100

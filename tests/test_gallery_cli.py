@@ -1,97 +1,334 @@
-"""pixelfade protect / merge: outputs, manifest, resume, unreadable inputs, sharding, and no seed on disk."""
+"""pixelfade protect / merge / seed: outputs, run record, safe resume, names and files, clear errors."""
+import json
+import os
+import stat
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from gallery_fixtures import SIZE, output_bytes, run_cli, tiny_weights, write_images
 from pixelfade_fast import cli
-from pixelfade_fast.gallery import Shard, image_uid, merge_manifests, read_manifest
-from pixelfade_fast.models import build_model, save_safetensors
+from pixelfade_fast.gallery import image_uid, merge_manifests, read_run_record
+from pixelfade_fast.gallery.errors import GalleryError
+from pixelfade_fast.gallery.manifest import Manifest
 
-SIZE = (64, 32)
-FAST = ["--steps", "6", "--init-steps", "2", "--final-steps", "2", "--backend", "reference", "--device", "cpu",
-        "--batch-size", "2", "--input-size", str(SIZE[0]), str(SIZE[1]), "--no-progress"]
+SEED_TEXT = "0x1234567890abcdef"
+NAMES = ["a.jpg", "b.png", "cam1/c.bmp", "cam1/d.JPG", "e.png"]
 
 
 @pytest.fixture()
 def gallery(tmp_path):
-    rng = np.random.default_rng(0)
     root = tmp_path / "in"
-    (root / "cam1").mkdir(parents=True)
-    for name in ["a.jpg", "b.png", "cam1/c.bmp", "cam1/d.JPG", "e.png"]:
-        Image.fromarray(rng.integers(0, 255, (80, 40, 3), dtype=np.uint8)).save(root / name)
+    write_images(root, NAMES)
     (root / "cam1" / "broken.png").write_bytes(b"not an image")
     (root / "notes.txt").write_text("ignored")
-    weights = tmp_path / "tiny.safetensors"
-    save_safetensors(build_model("tiny_cnn", seed=0, input_size=SIZE), weights)
+    weights = tiny_weights(tmp_path / "tiny.safetensors")
     seed_file = tmp_path / "seed"
-    seed_file.write_text("0x1234567890abcdef")
+    seed_file.write_text(SEED_TEXT)
     return root, weights, seed_file
 
 
-def run(args):
-    return cli.main(["protect", *map(str, args), *FAST])
+def model_args(weights):
+    return ["--model", f"tiny_cnn:{weights}"]
 
 
-def test_protect_writes_pngs_and_a_manifest_and_resumes(gallery, tmp_path, capsys):
+def test_outputs_manifest_and_run_record(gallery, tmp_path, capsys):
     root, weights, seed_file = gallery
     out = tmp_path / "out"
-    code = run([root, out, "--model", "tiny_cnn", "--weights", weights, "--seed-file", seed_file])
-    assert code == 1  # one unreadable input: reported, the rest done
-    assert "broken.png" in capsys.readouterr().err
-    entries = read_manifest(out / "manifest.jsonl")
-    assert sorted(e["path"] for e in entries) == ["a.jpg", "b.png", "cam1/c.bmp", "cam1/d.JPG", "e.png"]
+    assert run_cli(root, out, *model_args(weights), "--seed-file", seed_file) == 1  # one unreadable input
+    captured = capsys.readouterr()
+    assert "broken.png" in captured.err
+    assert "protected 5 images" in captured.out and "images/s" in captured.out
+    entries = Manifest(out / "manifest.jsonl").read()
+    assert sorted(e.path for e in entries) == sorted(NAMES + ["cam1/broken.png"])
     for entry in entries:
-        png = out / entry["path"].rsplit(".", 1)[0]
-        image = Image.open(png.with_suffix(".png"))
+        assert entry.uid == image_uid(entry.path)
+        if entry.status == "failed":
+            assert entry.path == "cam1/broken.png" and entry.reason
+            continue
+        image = Image.open(out / entry.output)
         assert image.size == (SIZE[1], SIZE[0]) and image.mode == "RGB"
-        assert entry["uid"] == image_uid(entry["path"])
-        assert set(entry) == {"path", "uid", "final_loss", "met_epsilon", "config_hash", "model_id"}
-    text = (out / "manifest.jsonl").read_text()
-    assert str(0x1234567890ABCDEF) not in text and "1234567890abcdef" not in text.lower()
+    record = read_run_record(out)
+    assert record.input_size == list(SIZE) and record.batch_size == 2 and record.inputs == 6
+    assert record.config["steps"] == 6 and record.backend == "reference" and record.seed_id
+    # the seed appears in no output, in no spelling
+    seed = int(SEED_TEXT, 16)
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for spelling in (str(seed), SEED_TEXT[2:], f"{seed:x}", f"{seed:#018x}"):
+                assert spelling.encode() not in data, path
     assert not list(out.rglob("*.tmp"))
 
-    with pytest.raises(SystemExit, match="--resume"):
-        run([root, out, "--model", "tiny_cnn", "--weights", weights, "--seed-file", seed_file])
-    (out / "b.png").unlink()  # lost output: resume must redo it
-    before = (out / "a.png").read_bytes()
-    assert run([root, out, "--model", "tiny_cnn", "--weights", weights, "--seed-file", seed_file, "--resume"]) == 1
-    assert (out / "b.png").exists() and (out / "a.png").read_bytes() == before
-    assert "protected 1 images" in capsys.readouterr().out
 
-
-def test_same_seed_gives_same_outputs_and_shards_merge(gallery, tmp_path, monkeypatch):
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_outputs_follow_the_umask(gallery, tmp_path, umask, mode):
     root, weights, seed_file = gallery
-    single = tmp_path / "single"
-    run([root, single, "--model", "tiny_cnn", "--weights", weights, "--seed-file", seed_file])
-    sharded = tmp_path / "sharded"
+    old = os.umask(umask)
+    try:
+        run_cli(root, tmp_path / "out", *model_args(weights), "--seed-file", seed_file)
+    finally:
+        os.umask(old)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "out").rglob("*.png")}
+    assert modes == {mode}
+
+
+def test_resume_continues_and_redoes_a_lost_output(gallery, tmp_path, capsys):
+    root, weights, seed_file = gallery
+    out = tmp_path / "out"
+    run_cli(root, out, *model_args(weights), "--seed-file", seed_file)
+    before = output_bytes(out)
+    assert run_cli(root, out, *model_args(weights), "--seed-file", seed_file) == 2  # no --resume
+    assert "--resume" in capsys.readouterr().err
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    (out / "manifest.jsonl").write_text("\n".join(lines[:3]) + "\n")  # the run stopped after three images
+    (out / "e.png").unlink()
+    assert run_cli(root, out, *model_args(weights), "--seed-file", seed_file, "--resume") in (0, 1)
+    assert output_bytes(out) == before
+    paths = [e.path for e in Manifest(out / "manifest.jsonl").read()]
+    assert sorted(paths) == sorted(NAMES + ["cam1/broken.png"])  # each input exactly once
+
+
+@pytest.mark.parametrize("change, message", [
+    (["--steps", "8"], "config.steps: 6 then, 8 now"),
+    (["--input-size", "32", "16"], "input_size"),
+    (["--batch-size", "3"], "batch_size: 2 then, 3 now"),
+    (["--keep-suffix"], "names"),
+    (["--epsilon", "0.05"], "config.epsilon"),
+    (["--no-fold-batchnorm"], "acceleration.fold_batchnorm"),
+])
+def test_resume_refuses_another_run(gallery, tmp_path, capsys, change, message):
+    root, weights, seed_file = gallery
+    out = tmp_path / "out"
+    run_cli(root, out, *model_args(weights), "--seed-file", seed_file)
+    before = sorted(p.name for p in out.rglob("*"))
+    capsys.readouterr()
+    assert run_cli(root, out, *model_args(weights), "--seed-file", seed_file, "--resume", *change) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert sorted(p.name for p in out.rglob("*")) == before
+
+
+def test_resume_refuses_another_model_or_seed_file(gallery, tmp_path, capsys):
+    root, weights, seed_file = gallery
+    out = tmp_path / "out"
+    run_cli(root, out, *model_args(weights), "--seed-file", seed_file)
+    other_weights = tiny_weights(tmp_path / "other.safetensors", seed=1)
+    assert run_cli(root, out, *model_args(other_weights), "--seed-file", seed_file, "--resume") == 2
+    assert "model weights" in capsys.readouterr().err
+    other_seed = tmp_path / "other_seed"
+    other_seed.write_text(SEED_TEXT)  # the same secret in another file: still another file
+    assert run_cli(root, out, *model_args(weights), "--seed-file", other_seed, "--resume") == 2
+    assert "seed file" in capsys.readouterr().err
+    assert run_cli(root, out, *model_args(weights), "--resume") == 2
+    assert "needs the run's seed file" in capsys.readouterr().err
+
+
+def test_a_run_without_seed_file_cannot_be_resumed(gallery, tmp_path, capsys):
+    root, weights, _ = gallery
+    out = tmp_path / "out"
+    run_cli(root, out, *model_args(weights))
+    assert "cannot be resumed" in capsys.readouterr().err
+    assert run_cli(root, out, *model_args(weights), "--resume", "--seed-file", tmp_path / "seed") == 2
+    assert "no --seed-file" in capsys.readouterr().err
+
+
+def test_a_missing_seed_file_is_created_private_and_resumable(gallery, tmp_path):
+    root, weights, _ = gallery
+    seed_file = tmp_path / "new_secret"
+    out = tmp_path / "out"
+    run_cli(root, out, *model_args(weights), "--seed-file", seed_file)
+    assert stat.S_IMODE(seed_file.stat().st_mode) == 0o600
+    text = seed_file.read_text()
+    assert "seed 0x" in text and read_run_record(out).seed_id in text
+    (out / "a.png").unlink()
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    (out / "manifest.jsonl").write_text("\n".join(line for line in lines if '"a.jpg"' not in line) + "\n")
+    assert run_cli(root, out, *model_args(weights), "--seed-file", seed_file, "--resume") == 0
+    assert (out / "a.png").exists()
+
+
+def test_a_seed_file_without_id_gets_one(gallery, tmp_path):
+    root, weights, seed_file = gallery
+    mode = stat.S_IMODE(seed_file.stat().st_mode)
+    run_cli(root, tmp_path / "out", *model_args(weights), "--seed-file", seed_file)
+    text = seed_file.read_text()
+    assert f"seed {int(SEED_TEXT, 16):#018x}" in text and f"id {read_run_record(tmp_path / 'out').seed_id}" in text
+    assert stat.S_IMODE(seed_file.stat().st_mode) == mode
+
+
+@pytest.mark.parametrize("content, message", [("hello", "is not an integer"), ("", "is empty"),
+                                              ("1.5", "is not an integer"), ("-3", "must lie in"),
+                                              ("seed 12\nid xyz", "32 lowercase hex")])
+def test_bad_seed_files(gallery, tmp_path, capsys, content, message):
+    root, weights, seed_file = gallery
+    seed_file.write_text(content)
+    out = tmp_path / "out"
+    assert run_cli(root, out, *model_args(weights), "--seed-file", seed_file) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()  # nothing is created when a run cannot start
+
+
+def test_seed_command_creates_and_never_overwrites(tmp_path, capsys):
+    target = tmp_path / "s"
+    assert cli.main(["seed", str(target)]) == 0
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    before = target.read_text()
+    assert cli.main(["seed", str(target)]) == 2
+    assert "never overwritten" in capsys.readouterr().err and target.read_text() == before
+
+
+def test_inputs_sharing_an_output_name(tmp_path, capsys):
+    root = tmp_path / "in"
+    write_images(root, ["x.jpg", "x.png", "y.png"])
+    weights = tiny_weights(tmp_path / "w.safetensors")
+    out = tmp_path / "out"
+    assert run_cli(root, out, *model_args(weights)) == 2
+    assert "x.jpg and x.png -> x.png" in capsys.readouterr().err and not out.exists()
+    assert run_cli(root, out, *model_args(weights), "--keep-suffix") == 0
+    assert sorted(output_bytes(out)) == ["x.jpg.png", "x.png.png", "y.png.png"]
+
+
+def test_overlapping_folders_are_refused(gallery, tmp_path, capsys):
+    root, weights, _ = gallery
+    for out, message in [(root, "must differ"), (root / "protected", "lies inside the input folder"),
+                         (tmp_path, "lies inside the output folder")]:
+        assert run_cli(root, out, *model_args(weights)) == 2
+        assert message in capsys.readouterr().err
+    assert not (root / "protected").exists()
+
+
+def test_symlink_policy(tmp_path, capsys):
+    root, outside = tmp_path / "in", tmp_path / "elsewhere"
+    write_images(root, ["a.png", "sub/b.png"])
+    write_images(outside, ["secret.png", "d/e.png"], seed=1)
+    (root / "inside_link.png").symlink_to(root / "a.png")
+    (root / "outside_link.png").symlink_to(outside / "secret.png")
+    (root / "linked_folder").symlink_to(outside / "d")
+    (root / "dangling.png").symlink_to(tmp_path / "nothing.png")
+    out = tmp_path / "out"
+    assert run_cli(root, out, *model_args(tiny_weights(tmp_path / "w.safetensors"))) == 0
+    err = capsys.readouterr().err
+    assert sorted(output_bytes(out)) == ["a.png", "inside_link.png", "sub/b.png"]
+    assert "outside_link.png: symlink to a file outside the input folder" in err
+    assert "linked_folder: symlinked folder (not followed)" in err
+    assert "dangling.png: symlink to a file outside the input folder" in err or "dangling.png: broken" in err
+
+
+def test_webp_and_tiff_are_read_and_others_reported(tmp_path, capsys):
+    root = tmp_path / "in"
+    write_images(root, ["a.webp", "b.tif", "c.tiff"])
+    Image.fromarray(np.zeros((80, 40, 3), np.uint8)).save(root / "d.gif")
+    Image.fromarray((np.arange(80 * 40).reshape(80, 40) * 20).astype(np.uint16)).save(root / "e16.tif")
+    out = tmp_path / "out"
+    assert run_cli(root, out, *model_args(tiny_weights(tmp_path / "w.safetensors"))) == 0
+    assert sorted(output_bytes(out)) == ["a.png", "b.png", "c.png", "e16.png"]
+    assert "d.gif: .gif images are not read" in capsys.readouterr().err
+
+
+def test_a_cut_last_manifest_line_is_repaired(gallery, tmp_path, capsys):
+    root, weights, seed_file = gallery
+    out = tmp_path / "out"
+    run_cli(root, out, *model_args(weights), "--seed-file", seed_file)
+    before = output_bytes(out)
+    text = (out / "manifest.jsonl").read_text()
+    (out / "manifest.jsonl").write_text(text[: len(text) - 25])  # power loss in the middle of the last line
+    assert run_cli(root, out, *model_args(weights), "--seed-file", seed_file, "--resume") == 0
+    assert "cut short" in capsys.readouterr().err
+    paths = [e.path for e in Manifest(out / "manifest.jsonl").read()]
+    assert sorted(paths) == sorted(NAMES + ["cam1/broken.png"])
+    assert output_bytes(out) == before
+
+
+def test_a_wrong_manifest_line_is_refused_by_name(gallery, tmp_path, capsys):
+    root, weights, seed_file = gallery
+    out = tmp_path / "out"
+    run_cli(root, out, *model_args(weights), "--seed-file", seed_file)
+    with open(out / "manifest.jsonl", "a") as stream:
+        stream.write(json.dumps({"path": "z.png", "status": "protected"}) + "\n")
+    assert run_cli(root, out, *model_args(weights), "--seed-file", seed_file, "--resume") == 2
+    err = capsys.readouterr().err
+    assert "manifest.jsonl line 7: wrong fields" in err and "Traceback" not in err
+
+
+def _sharded_run(root, weights, seed_file, out, monkeypatch):
     for rank in range(2):
         monkeypatch.setenv("RANK", str(rank))
         monkeypatch.setenv("WORLD_SIZE", "2")
-        run([root, sharded, "--model", "tiny_cnn", "--weights", weights, "--seed-file", seed_file])
+        run_cli(root, out, *model_args(weights), "--seed-file", seed_file)
     monkeypatch.delenv("RANK")
     monkeypatch.delenv("WORLD_SIZE")
-    merge_manifests(sharded)
-    merged = {e["path"]: e for e in read_manifest(sharded / "manifest.jsonl")}
-    assert set(merged) == {e["path"] for e in read_manifest(single / "manifest.jsonl")}
-    for path in merged:
-        png = path.rsplit(".", 1)[0] + ".png"
-        assert (sharded / png).read_bytes() == (single / png).read_bytes()
 
 
-def test_shards_partition_the_uids():
-    uids = [image_uid(f"img_{i}.jpg") for i in range(100)]
-    owners = [[Shard(r, 3).owns(u) for r in range(3)] for u in uids]
-    assert all(sum(row) == 1 for row in owners)
-
-
-def test_clear_errors(gallery, tmp_path):
+def test_merge_joins_ranks_and_validates_every_line(gallery, tmp_path, monkeypatch):
     root, weights, seed_file = gallery
-    with pytest.raises(SystemExit, match="does not exist"):
-        run([tmp_path / "missing", tmp_path / "o", "--model", "tiny_cnn", "--weights", weights])
-    with pytest.raises(SystemExit, match="not found"):
-        run([root, tmp_path / "o", "--model", "tiny_cnn", "--weights", tmp_path / "none.safetensors"])
-    with pytest.raises(SystemExit, match="epsilon"):
-        run([root, tmp_path / "o", "--model", "tiny_cnn", "--weights", weights, "--epsilon", "-1"])
-    with pytest.raises(SystemExit, match="must differ"):
-        run([root, root, "--model", "tiny_cnn", "--weights", weights])
+    run_cli(root, tmp_path / "warm", *model_args(weights), "--seed-file", seed_file)  # gives the file its id
+    out = tmp_path / "sharded"
+    _sharded_run(root, weights, seed_file, out, monkeypatch)
+    rank0 = out / "manifest.rank0.jsonl"
+    good = rank0.read_text()
+    bad_lines = [json.dumps({"path": "q.png"}) + "\n",
+                 good.splitlines()[0].replace('"path": "', '"path": "../') + "\n",
+                 good.splitlines()[0] + "\n"]
+    for bad, message in zip(bad_lines, ["wrong fields", "not a relative path", "listed twice"]):
+        rank0.write_text(good + bad)
+        with pytest.raises(GalleryError, match=message):
+            merge_manifests(out)
+    rank0.write_text("".join(good.splitlines(keepends=True)[1:]))  # one input missing
+    with pytest.raises(GalleryError, match="5 of the run's 6 inputs"):
+        merge_manifests(out)
+    rank0.write_text(good)
+    target, lines = merge_manifests(out)
+    assert lines == 6 and not list(out.glob("manifest.rank*"))
+    assert sorted(e.path for e in Manifest(target).read()) == sorted(NAMES + ["cam1/broken.png"])
+    assert output_bytes(out) == output_bytes(tmp_path / "warm")  # whole batches per rank: the same bits
+
+
+def test_torchrun_needs_a_seed_file_with_an_id(gallery, tmp_path, monkeypatch, capsys):
+    root, weights, seed_file = gallery
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert run_cli(root, tmp_path / "o", *model_args(weights), "--seed-file", seed_file) == 2  # no id line yet
+    assert "pixelfade seed" in capsys.readouterr().err
+    assert run_cli(root, tmp_path / "o", *model_args(weights)) == 2
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch-size", "0"], "must be at least 1"),
+    (["--device", "cuda"], "CUDA is not available"),
+    (["--device", "tpu"], "is not a device"),
+    (["--model", "resnet9000"], "is not a zoo name"),
+    (["--model", "osnet_x1_0"], "no bundled weights for osnet_x1_0"),
+    (["--model", "tiny_cnn:/nonexistent.pth"], "not found"),
+    (["--model", "missing_module_xyz:build"], "cannot import"),
+    (["--epsilon", "-1"], "epsilon"),
+])
+def test_clear_errors_and_nothing_written(gallery, tmp_path, capsys, args, message):
+    root, weights, _ = gallery
+    out = tmp_path / "o"
+    code = run_cli(root, out, *model_args(weights), "--no-progress", *args, fast=False)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_missing_input_folder_and_unusable_backend(gallery, tmp_path, capsys, monkeypatch):
+    root, weights, _ = gallery
+    assert run_cli(tmp_path / "missing", tmp_path / "o", *model_args(weights)) == 2
+    assert "does not exist" in capsys.readouterr().err
+    monkeypatch.setenv("PIXELFADE_BACKEND", "warp-drive")
+    assert cli.main(["protect", str(root), str(tmp_path / "o"), *model_args(weights), "--device", "cpu",
+                     "--input-size", "64", "32", "--no-progress"]) == 2
+    assert "unknown backend" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_any_callable_module_is_a_model(gallery, tmp_path):
+    root, _, _ = gallery
+    out = tmp_path / "out"
+    assert run_cli(root, out, "--model", "engine_models:SmallReIDNet") == 1  # broken.png
+    assert read_run_record(out).model_id == "callable:engine_models:SmallReIDNet"
+    assert len(output_bytes(out)) == 5

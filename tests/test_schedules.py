@@ -11,7 +11,7 @@ EPS = 0.03
 def run(schedule_cfg: FadeConfig, losses: list[list[float]]):
     """Flags for each step of a loss sequence (one row of per-image losses per step)."""
     schedule = Schedule(schedule_cfg, len(losses[0]), torch.device("cpu"))
-    return [schedule.flags(torch.tensor(row), t) for t, row in enumerate(losses)]
+    return [schedule.step_flags(torch.tensor(row)) for row in losses]
 
 
 def test_paper_init_replaces_every_element_exactly_once():

@@ -17,6 +17,17 @@ def _check_size(size: tuple[int, int] | None) -> None:
         raise ValueError(f"size must be None or (height, width) with two positive ints, got {size!r}")
 
 
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB; 16-bit greyscale (TIFF, PNG) is scaled from 0..65535, not clipped at 255 as convert() would."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        grey = (np.asarray(image, dtype=np.float64) / 257.0).round().astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    if image.mode in ("I", "F"):
+        raise ValueError(f"{image.mode}-mode images (32-bit integer or float pixels) have no fixed range; "
+                         f"convert them to 8- or 16-bit first")
+    return image.convert("RGB")
+
+
 def load_image(path: str | Path, size: tuple[int, int] | None = None) -> torch.Tensor:
     """Load one image as float32 [3, H, W] in [0, 1], RGB (grey, palette and RGBA images are converted).
 
@@ -24,7 +35,7 @@ def load_image(path: str | Path, size: tuple[int, int] | None = None) -> torch.T
     """
     _check_size(size)
     with Image.open(path) as image:
-        rgb = image.convert("RGB")
+        rgb = _to_rgb(image)
     if size is not None and rgb.size != (size[1], size[0]):
         rgb = rgb.resize((size[1], size[0]), Image.BILINEAR)
     array = np.asarray(rgb, dtype=np.uint8)  # [H, W, 3]

@@ -1,7 +1,7 @@
 """PixelFade ablations of the paper (Table 3, Table 4, Fig. 4) on the engine's own loop.
 
-Each variant runs ``engine.fade_loop`` (the same Schedule, per-image loss and batching as ``protect``) with a
-different step function written in plain torch ops:
+Each variant runs the engine's own loop (``Protector.run``: the same set-up, Schedule, per-image loss and
+batching as ``protect``) with a different step function written in plain torch ops:
   - ``fade_towards``: PRO replaces the masked elements with a given objective image instead of η. With the
     objective η it *is* PixelFade (tests check it against ``protect`` with the reference backend); the
     other-identity, zero, contrastive and noise-interpolation objectives derive from it.
@@ -18,14 +18,14 @@ import torch
 from torch import nn
 
 from ..config import FadeConfig
-from ..engine import (DEFAULT_BATCH, PixelQuantizer, check_images, check_uids, fade_loop, features_of, frozen,
-                      normalisation)
-from ..reference import derive_keys, fade_mask_ids, fade_noise
+from ..engine import BatchConstants, BatchSetup, DEFAULT_BATCH, Protector, check_batch_size, check_images, check_uids
+from ..reference import derive_keys, fade_noise
 from ..reference.ops import NORM_FLOOR
 from ..reference.rng import splitmix64_int
+from ..schedules import StepFlags
 
-# make_step(batch, pixels, x, keys, mean, std) -> the step function fade_loop calls once per step on this batch
-# (batch: the batch's slice of the image set; pixels / x: its images in pixel / normalised space)
+# make_step(batch, setup, mean, std) -> the step function the loop calls once per step on this batch
+# (batch: the batch's slice of the image set; setup: the engine's set-up of it; mean/std: [1, C, 1, 1])
 StepFactory = Callable[..., Callable[..., None]]
 # objective(batch, pixels, x, keys, mean, std) -> the batch's objective image in normalised space
 ObjectiveFn = Callable[..., torch.Tensor]
@@ -56,56 +56,37 @@ def _clamp_(xp: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> None:
 
 def _run(model: nn.Module, images: torch.Tensor, config: FadeConfig | None, seed: int,
          uids: Sequence[int] | None, batch_size: int | None, make_step: StepFactory) -> torch.Tensor:
-    """``protect``'s batching and set-up around engine.fade_loop with the step that ``make_step`` builds."""
+    """``protect``'s batching and the engine's batch set-up, with the step that ``make_step`` builds."""
     config = config or FadeConfig()
-    if not isinstance(config, FadeConfig):
-        raise TypeError(f"config must be a FadeConfig, got {type(config).__name__}")
     check_images(images, model)
-    count, channels, device = images.shape[0], images.shape[1], images.device
+    check_batch_size(batch_size)
+    count, device = images.shape[0], images.device
     keys = derive_keys(int(seed), check_uids(uids, count)).to(device)
-    mean, std = normalisation(model, channels, device)
-    mean4, std4 = mean.reshape(1, -1, 1, 1), std.reshape(1, -1, 1, 1)
-    quantizer = PixelQuantizer(mean, std) if config.quantize else None
     batch_size = batch_size or DEFAULT_BATCH.get(device.type, 16)
     protected = torch.empty(images.shape, dtype=torch.float32, device=device)
-    with frozen(model):
-        def features(x: torch.Tensor) -> torch.Tensor:
-            out = features_of(model(x))
-            return torch.nn.functional.normalize(out.float(), dim=1) if config.feature_norm else out
-
+    with Protector(model, config, backend="reference") as protector:
+        mean, std = protector.mean.reshape(1, -1, 1, 1), protector.std.reshape(1, -1, 1, 1)
         for first in range(0, count, batch_size):
             batch = slice(first, first + batch_size)
-            pixels = images[batch].float()
-            x = (pixels - mean4) / std4
-            with torch.no_grad():
-                target = features(x).float()
-            if config.clamp == "pixel":
-                lo, hi = -mean / std, (1.0 - mean) / std
-            else:
-                lo, hi = x.min().expand(channels).float(), x.max().expand(channels).float()
-            step = make_step(batch, pixels, x, keys[batch], mean4, std4)
-            xp, _ = fade_loop(features, x, target, keys[batch], lo.contiguous(), hi.contiguous(), config, step,
-                              quantizer)
-            protected[batch] = (xp * std4 + mean4).clamp_(0.0, 1.0)
+            setup = protector.setup(images[batch], keys[batch])
+            xp, _ = protector.run(setup, step=make_step(batch, setup, mean, std))
+            protected[batch] = protector.to_pixels(xp)
     return protected.to(images.dtype)
 
 
 def _fade_objective(model, images, objective: ObjectiveFn, config, seed, uids, batch_size) -> torch.Tensor:
-    cfg = config or FadeConfig()
+    def make_step(batch, setup: BatchSetup, mean, std):
+        goal = objective(batch, setup.pixels, setup.x, setup.keys, mean, std).to(setup.x.dtype).expand_as(setup.x)
 
-    def make_step(batch, pixels, x, keys, mean, std):
-        goal = objective(batch, pixels, x, keys, mean, std).to(x.dtype).expand_as(x)
-        mask_ids = fade_mask_ids(keys, x.shape[1:], cfg.num_masks, cfg.pixel_masks).to(torch.int32)
-
-        def step(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys_, lo, hi, alpha, num_masks, norm, pixel_masks):
-            _constraint_op_(xp, mom, grad, do_co, beta, alpha, norm)
+        def step(xp, mom, grad, flags: StepFlags, constants: BatchConstants):
+            _constraint_op_(xp, mom, grad, flags.do_co, flags.beta, constants.alpha, constants.norm)
             per_image = _per_image(xp)
-            replace = do_pro.reshape(per_image) & (mask_ids == mask_idx.to(torch.int32).reshape(per_image))
-            xp.copy_(torch.where(replace, goal, xp))
-            _clamp_(xp, lo, hi)
+            chosen = constants.mask_ids.to(torch.int32) == flags.mask_idx.reshape(per_image)
+            xp.copy_(torch.where(flags.do_pro.reshape(per_image) & chosen, goal, xp))
+            _clamp_(xp, constants.lo, constants.hi)
         return step
 
-    return _run(model, images, cfg, seed, uids, batch_size, make_step)
+    return _run(model, images, config, seed, uids, batch_size, make_step)
 
 
 def fade_towards(model: nn.Module, images: torch.Tensor, objective: torch.Tensor, config: FadeConfig | None = None,
@@ -179,14 +160,15 @@ def random_perturb(model, images, amplitude: float, config=None, seed=0, *, uids
     if isinstance(amplitude, bool) or not isinstance(amplitude, (int, float)) or not amplitude >= 0:
         raise ValueError(f"amplitude must be a non-negative number, got {amplitude!r}")
 
-    def make_step(batch, pixels, x, keys, mean, std):
+    def make_step(batch, setup: BatchSetup, mean, std):
         steps = itertools.count()
 
-        def step(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys_, lo, hi, alpha, num_masks, norm, pixel_masks):
-            _constraint_op_(xp, mom, grad, do_co, beta, alpha, norm)
-            noise = fade_noise(torch.bitwise_xor(keys, _step_key(next(steps))), xp.shape[1:]).to(xp.dtype)
-            xp.copy_(torch.where(do_pro.reshape(_per_image(xp)), xp + amplitude * noise, xp))
-            _clamp_(xp, lo, hi)
+        def step(xp, mom, grad, flags: StepFlags, constants: BatchConstants):
+            _constraint_op_(xp, mom, grad, flags.do_co, flags.beta, constants.alpha, constants.norm)
+            keys = torch.bitwise_xor(constants.keys, _step_key(next(steps)))
+            noise = fade_noise(keys, xp.shape[1:]).to(xp.dtype)
+            xp.copy_(torch.where(flags.do_pro.reshape(_per_image(xp)), xp + amplitude * noise, xp))
+            _clamp_(xp, constants.lo, constants.hi)
         return step
 
     return _run(model, images, config, seed, uids, batch_size, make_step)
@@ -198,14 +180,14 @@ def l1_to_noise(model, images, weight: float, config=None, seed=0, *, uids=None,
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
         raise ValueError(f"weight must be a non-negative number, got {weight!r}")
 
-    def make_step(batch, pixels, x, keys, mean, std):
-        eta = fade_noise(keys, x.shape[1:]).to(x.dtype)
-        scale = weight / x[0].numel()
+    def make_step(batch, setup: BatchSetup, mean, std):
+        eta = fade_noise(setup.keys, setup.x.shape[1:]).to(setup.x.dtype)
+        scale = weight / setup.x[0].numel()
 
-        def step(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys_, lo, hi, alpha, num_masks, norm, pixel_masks):
+        def step(xp, mom, grad, flags: StepFlags, constants: BatchConstants):
             total = grad + scale * torch.sign(xp - eta)
-            _constraint_op_(xp, mom, total, torch.ones_like(do_co), beta, alpha, norm)
-            _clamp_(xp, lo, hi)
+            _constraint_op_(xp, mom, total, torch.ones_like(flags.do_co), flags.beta, constants.alpha, constants.norm)
+            _clamp_(xp, constants.lo, constants.hi)
         return step
 
     return _run(model, images, config, seed, uids, batch_size, make_step)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import FadeConfig
-from ..engine import DEFAULT_BATCH, check_images, features_of, frozen, normalisation, per_image_loss, protect
+from ..engine import DEFAULT_BATCH, Protector, check_images, per_image_loss, protect
 from ..progress import ProgressArg
 
 AVIH_LR = 0.01
@@ -107,19 +107,18 @@ def avih(model: nn.Module, images: torch.Tensor, steps: int = 100, *, lr: float 
     if not lr > 0 or not tv_weight >= 0:
         raise ValueError(f"lr must be > 0 and tv_weight >= 0, got lr={lr!r}, tv_weight={tv_weight!r}")
     device = images.device
-    mean, std = (v.reshape(1, -1, 1, 1) for v in normalisation(model, images.shape[1], device))
     start = torch.rand(images.shape, generator=torch.Generator().manual_seed(seed)).to(device)
     batch_size = batch_size or DEFAULT_BATCH.get(device.type, 16)
     protected = torch.empty(images.shape, dtype=torch.float32, device=device)
-    with frozen(model):
+    with Protector(model, FadeConfig(), backend="reference") as protector:  # its set-up; the loop is Adam's
         for first in range(0, images.shape[0], batch_size):
             batch = slice(first, first + batch_size)
-            with torch.no_grad():
-                target = features_of(model((images[batch].float() - mean) / std)).float()
+            x, target = protector.targets(images[batch])
+            features = protector.prepared(x).loop_features
             pixels = start[batch].clone().requires_grad_(True)
             optimiser = torch.optim.Adam([pixels], lr=lr)
             for _ in range(steps):
-                loss = per_image_loss(features_of(model((pixels - mean) / std)), target)
+                loss = per_image_loss(features(protector.normalise(pixels)), target)
                 objective = (loss + tv_weight * total_variation(pixels)).sum()
                 optimiser.zero_grad(set_to_none=True)
                 objective.backward()

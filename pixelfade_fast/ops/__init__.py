@@ -13,7 +13,9 @@ from .. import reference as _reference
 from ._checks import check_image_shape, check_keys, check_step_args
 
 
-def _impl(op: str, backend: str | None, device: torch.device):
+def resolve_op(op: str, backend: str | None, device: torch.device):
+    """The implementation of ``op`` on ``backend`` for tensors on ``device``, without argument checks: for loops
+    that check their (fixed) buffers once and then call the op every step."""
     name = _backend.resolve(backend, device)
     if name == "reference":
         return getattr(_reference, op)
@@ -36,7 +38,7 @@ def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: t
     PRO step reads one byte per element instead of drawing a Philox word; without it the ids are drawn.
     """
     check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm, mask_ids)
-    _impl("fade_step_", backend, xp.device)(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi,
+    resolve_op("fade_step_", backend, xp.device)(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi,
                                             float(alpha), int(num_masks), norm, bool(pixel_masks), mask_ids)
 
 
@@ -44,7 +46,7 @@ def fade_noise(keys: torch.Tensor, shape: Sequence[int], *, backend: str | None 
     """η as float32 [B, *shape] from the noise keys ``keys[:, 0]``."""
     check_keys(keys)
     shape = check_image_shape(shape)
-    return _impl("fade_noise", backend, keys.device)(keys, shape)
+    return resolve_op("fade_noise", backend, keys.device)(keys, shape)
 
 
 def fade_mask_ids(keys: torch.Tensor, shape: Sequence[int], num_masks: int, pixel_masks: bool = False, *,
@@ -54,7 +56,7 @@ def fade_mask_ids(keys: torch.Tensor, shape: Sequence[int], num_masks: int, pixe
     shape = check_image_shape(shape)
     if not 1 <= int(num_masks) <= 255:
         raise ValueError(f"num_masks must be in [1, 255], got {num_masks}")
-    return _impl("fade_mask_ids", backend, keys.device)(keys, shape, int(num_masks), bool(pixel_masks))
+    return resolve_op("fade_mask_ids", backend, keys.device)(keys, shape, int(num_masks), bool(pixel_masks))
 
 
-__all__ = ["fade_mask_ids", "fade_noise", "fade_step_"]
+__all__ = ["fade_mask_ids", "fade_noise", "fade_step_", "resolve_op"]

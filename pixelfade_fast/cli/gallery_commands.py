@@ -1,0 +1,111 @@
+"""``pixelfade protect``, ``pixelfade merge`` and ``pixelfade seed``: the gallery's commands."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .options import (HelpFormatter, acceleration_from_args, add_acceleration_arguments, add_config_arguments,
+                      add_device_argument, add_model_arguments, config_from_args, load_model_from_args,
+                      positive_int, resolve_device)
+
+MISSED_SHOWN = 10
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _terminate_as_interrupt(signum, frame):
+    raise KeyboardInterrupt  # torchrun stops its workers with SIGTERM: treat it like Ctrl-C
+
+
+def cmd_protect(args: argparse.Namespace) -> int:
+    from ..gallery import GallerySettings, Shard, protect_folder
+
+    shard = Shard.from_env()
+    device = resolve_device(args.device, int(os.environ.get("LOCAL_RANK", 0)) if shard.world_size > 1 else None)
+    config = config_from_args(args, quantize=True)
+    model = load_model_from_args(args, device)
+    settings = GallerySettings(config=config, batch_size=args.batch_size, backend=args.backend,
+                               acceleration=acceleration_from_args(args),
+                               names="keep-suffix" if args.keep_suffix else "stem", resume=args.resume,
+                               io_workers=args.io_workers, progress=False if args.no_progress else None)
+    seed_file = Path(args.seed_file) if args.seed_file else None
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        report = protect_folder(model, Path(args.input), Path(args.output), settings, model_id=model.model_id,
+                                seed_file=seed_file, shard=shard, log=_log)
+    except KeyboardInterrupt:
+        hint = ("run the same command with --resume to continue" if seed_file is not None
+                else "this run had no --seed-file, so it cannot be resumed")
+        _log(f"\ninterrupted: every image finished so far is written and listed in {args.output}'s manifest; {hint}")
+        return 130
+    print(report.summary())
+    for name, reason in report.failed:
+        _log(f"  failed: {name}: {reason}")
+    if report.missed_epsilon:
+        shown = ", ".join(report.missed_epsilon[:MISSED_SHOWN])
+        more = f" and {len(report.missed_epsilon) - MISSED_SHOWN} more" if len(report.missed_epsilon) > MISSED_SHOWN else ""
+        _log(f"  above epsilon: {shown}{more} (met_epsilon false in the manifest)")
+    return 1 if report.failed else 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from ..gallery import merge_manifests
+
+    target, lines = merge_manifests(Path(args.output))
+    print(f"wrote {target} ({lines} inputs)")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from ..gallery import create_seed_file
+
+    created = create_seed_file(Path(args.file))
+    print(f"wrote {created.path} (mode 0600); pass it as --seed-file and keep it private")
+    return 0
+
+
+def add_gallery_commands(commands) -> None:
+    protect = commands.add_parser(
+        "protect", formatter_class=HelpFormatter, help="protect every image of a folder into OUT",
+        description="Protect every image under IN (jpg, jpeg, png, bmp, webp, tif, tiff; searched recursively) into "
+                    "OUT/<path>.png, with OUT/manifest.jsonl (one line per image) and OUT/run.json (the run's "
+                    "settings, never the seed). Exit status: 0 done, 1 some inputs failed, 2 the run could not "
+                    "start, 130 interrupted.")
+    protect.add_argument("input", metavar="IN", help="folder of images")
+    protect.add_argument("output", metavar="OUT", help="output folder (created; must not overlap IN)")
+    add_model_arguments(protect)
+    run = protect.add_argument_group("the run")
+    run.add_argument("--seed-file", metavar="FILE",
+                     help="the run's secret; a path that does not exist is created with a fresh secret (mode 0600). "
+                          "Without it the secret is random and kept nowhere, and the run cannot be resumed")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in OUT (refused when any setting, the model or the seed file differs)")
+    run.add_argument("--batch-size", type=positive_int, default=32,
+                     help="images protected together; with the sorted input list it fixes the batch plan, so it is "
+                          "part of the run (the bits of an image depend on its batch)")
+    run.add_argument("--keep-suffix", action="store_true",
+                     help="name outputs <name>.<ext>.png (default: <name>.png; inputs that would share an output "
+                          "are refused)")
+    add_device_argument(run)
+    run.add_argument("--backend", default="auto", choices=["auto", "reference", "triton", "cpp"],
+                     help="fade-step implementation (`pixelfade backends` lists what runs here)")
+    run.add_argument("--io-workers", type=positive_int, default=2, help="threads decoding and writing images")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_acceleration_arguments(protect)
+    add_config_arguments(protect, exclude=("quantize",))
+    protect.set_defaults(func=cmd_protect)
+
+    merge = commands.add_parser("merge", formatter_class=HelpFormatter,
+                                help="join the per-rank manifests of a torchrun run (checking every line)")
+    merge.add_argument("output", metavar="OUT")
+    merge.set_defaults(func=cmd_merge)
+
+    seed = commands.add_parser("seed", formatter_class=HelpFormatter,
+                               help="create a seed file with a fresh secret (mode 0600) for --seed-file")
+    seed.add_argument("file", metavar="FILE", help="the file to create (never overwritten)")
+    seed.set_defaults(func=cmd_seed)

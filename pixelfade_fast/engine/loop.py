@@ -1,0 +1,95 @@
+"""The PixelFade loop of one batch shape, on static buffers.
+
+``FadeLoop`` owns every tensor a step touches (xᵖ, momentum, targets, keys, clamp bounds, mask ids and the
+schedule's state, with its device step counter), so a step is the same sequence of kernels on the same memory
+whatever its number: a CUDA graph captured once replays every step of every batch of this shape
+(``graph.CapturedStep``). Nothing in a step reads a device value on the host.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..config import FadeConfig
+from ..schedules import FINAL, FINISH, Schedule, StepFlags
+from .features import FeatureFn, nvtx_range, per_image_loss
+from .step import BatchConstants, PixelQuantizer, StepFn, check_step
+
+
+@dataclass
+class StepRecord:
+    """What an observer sees after each step: the step number, the per-image losses measured before the
+    update, and the flags the step ran with (device tensors that the next step overwrites: clone to keep)."""
+
+    step: int
+    loss: torch.Tensor
+    flags: StepFlags
+
+
+Observer = Callable[[StepRecord], None]
+
+
+class FadeLoop:
+    """Static buffers and one step of PixelFade for batches of ``shape`` [B, C, H, W]."""
+
+    def __init__(self, features: FeatureFn, config: FadeConfig, shape: tuple[int, int, int, int],
+                 device: torch.device, step: StepFn, quantizer: PixelQuantizer | None = None) -> None:
+        self.features = features
+        self.config = config
+        self.shape = tuple(shape)
+        self.device = torch.device(device)
+        self.step_fn = step
+        self.quantizer = quantizer
+        batch, channels = self.shape[0], self.shape[1]
+        self.xp = torch.empty(self.shape, dtype=torch.float32, device=self.device)
+        self.mom = torch.zeros_like(self.xp)
+        self.target: torch.Tensor | None = None  # [B, D], allocated by the first load
+        self.constants = BatchConstants.of(
+            config, torch.empty(batch, 2, dtype=torch.int64, device=self.device),
+            torch.empty(channels, dtype=torch.float32, device=self.device),
+            torch.empty(channels, dtype=torch.float32, device=self.device),
+            torch.empty(self.shape, dtype=torch.uint8, device=self.device))
+        self.schedule = Schedule(config, batch, self.device)
+        check_step(self.xp, self.mom, self.schedule.step_flags(torch.zeros(batch, device=self.device)),
+                   self.constants)
+        self.schedule.reset()
+
+    def load(self, x: torch.Tensor, target: torch.Tensor, keys: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
+             mask_ids: torch.Tensor) -> None:
+        """Copy a batch into the static buffers and reset the momentum and the schedule."""
+        if tuple(x.shape) != self.shape:
+            raise ValueError(f"this loop runs batches of shape {list(self.shape)}, got {list(x.shape)}")
+        if self.target is None or self.target.shape != target.shape:
+            self.target = torch.empty(target.shape, dtype=torch.float32, device=self.device)
+        self.xp.copy_(x)
+        self.mom.zero_()
+        self.target.copy_(target)
+        self.constants.keys.copy_(keys)
+        self.constants.lo.copy_(lo)
+        self.constants.hi.copy_(hi)
+        self.constants.mask_ids.copy_(mask_ids)
+        self.schedule.reset()
+
+    def step(self) -> tuple[torch.Tensor, StepFlags]:
+        """One step in place: loss and gradient at xᵖ, the schedule's flags, the fused step (and rounding to the
+        8-bit grid in the CO-only closing steps when the config quantises). Returns (loss, flags)."""
+        on_cuda = self.device.type == "cuda"
+        with nvtx_range("forward", on_cuda):
+            leaf = self.xp.detach().requires_grad_(True)
+            loss = per_image_loss(self.features(leaf), self.target)
+        with nvtx_range("backward", on_cuda):
+            (grad,) = torch.autograd.grad(loss.sum(), leaf)
+        loss = loss.detach()
+        flags = self.schedule.step_flags(loss)
+        with nvtx_range("fade_step", on_cuda), torch.no_grad():
+            self.step_fn(self.xp, self.mom, grad.contiguous(), flags, self.constants)
+            if self.quantizer is not None:
+                self.quantizer(self.xp, (flags.phase == FINAL) | (flags.phase == FINISH))
+        return loss, flags
+
+    def final_loss(self, features: FeatureFn) -> torch.Tensor:
+        """Per-image loss of the current xᵖ under ``features`` (the exact, fp32 model)."""
+        with torch.no_grad():
+            return per_image_loss(features(self.xp), self.target)

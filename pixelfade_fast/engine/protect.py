@@ -1,0 +1,93 @@
+"""``protect(model, images, config)``: PixelFade over a set of images, batch by batch."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..config import FadeConfig
+from ..progress import ProgressArg, make_progress
+from ..reference.rng import derive_keys
+from .acceleration import Acceleration
+from .checks import check_batch_size, check_images, check_uids
+from .loop import Observer
+from .protector import Protector
+
+DEFAULT_BATCH = {"cuda": 128, "cpu": 16}
+
+
+@dataclass
+class ProtectResult:
+    """Protected images in [0, 1] (same layout and device as the input), per-image final loss and ε flag."""
+
+    images: torch.Tensor
+    final_loss: torch.Tensor
+    met_epsilon: torch.Tensor
+    backend: str
+    config: FadeConfig
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def met_rate(self) -> float:
+        """Fraction of images whose final loss is below ε."""
+        return float(self.met_epsilon.float().mean()) if self.met_epsilon.numel() else 0.0
+
+
+def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = None, *,
+            uids: Sequence[int] | torch.Tensor | None = None, seed: int | None = None, backend: str | None = "auto",
+            batch_size: int | None = None, acceleration: Acceleration | None = None,
+            observer: Observer | None = None, progress: ProgressArg = None) -> ProtectResult:
+    """Protect ``images`` (float [N, 3, H, W] in [0, 1]) against recovery while ``model`` still matches them.
+
+    model: any ``nn.Module`` returning [B, D] features (or a tuple / dict holding them). Its ``mean``/``std``
+        attributes (per-channel, as a ReIDModel has) define the input space it expects, x = (pixel - mean) / std;
+        without them pixels go in unchanged. Its ``input_size`` (H, W), when present, is checked. It is put in
+        eval mode with frozen weights for the call, then restored.
+    uids: stable per-image integers (default 0..N-1); with the seed they fix each image's noise and masks.
+    seed: the run's secret (default: os.urandom). Never stored in the result: whoever knows it knows η.
+    backend: "auto", "reference", "triton" or "cpp" for the fused step (see pixelfade_fast.backends()).
+    batch_size: images per batch (default 128 on CUDA, 16 on CPU). Each image's noise, masks and decisions are
+        its own, but the model's kernels round differently at other batch sizes and the per-image ε decisions
+        amplify that, so the bits depend on which images ran together: the same batches, backend, options and
+        machine give the same bits.
+    acceleration: model-side speed options (BatchNorm folding, channels_last, bf16, compile, CUDA graphs); see
+        ``Acceleration`` for the defaults per device.
+    observer: called after every step with a ``StepRecord`` (step, losses, flags; device tensors).
+    progress: None (bar when stderr is a terminal), True, False, or a callable(done, total) in images.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_images(images, model)
+    check_batch_size(batch_size)
+    count = images.shape[0]
+    uid_list = check_uids(uids, count)
+    device = images.device
+    batch_size = batch_size or DEFAULT_BATCH.get(device.type, 16)
+    seed = int.from_bytes(os.urandom(8), "little") if seed is None else int(seed)
+    keys = derive_keys(seed, uid_list).to(device)
+    protected = torch.empty(images.shape, dtype=torch.float32, device=device)
+    final_loss = torch.empty(count, dtype=torch.float32, device=device)
+    report = make_progress(progress, count, "protect")
+    start = time.perf_counter()
+    with Protector(model, config, backend=backend, acceleration=acceleration, observer=observer) as protector:
+        for first in range(0, count, batch_size):
+            last = min(first + batch_size, count)
+
+            def step_progress(done: int, total: int, first=first, size=last - first) -> None:
+                report(first + size * done / total, count)
+
+            protected[first:last], final_loss[first:last] = protector.protect_batch(
+                images[first:last], keys[first:last], progress=step_progress)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elapsed = time.perf_counter() - start
+    config = protector.config
+    timings = {"total_s": elapsed, "per_image_s": elapsed / count, "images_per_s": count / elapsed,
+               "steps": config.total_steps, "batch_size": batch_size, **protector.notes,
+               "acceleration": protector.options.to_dict()}
+    return ProtectResult(protected.to(images.dtype), final_loss, final_loss < config.epsilon, protector.backend,
+                         config, timings)

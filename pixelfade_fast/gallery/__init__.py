@@ -1,0 +1,23 @@
+"""Gallery protection: a folder of images in; protected PNGs, a manifest and a run record out.
+
+inputs.py      the inputs under IN (symlink policy, formats) and their output names
+plan.py        the batch plan and the torchrun shards of it
+seed_file.py   the secret on disk and the run id that names it
+run_record.py  OUT/run.json and the checks of --resume
+manifest.py    OUT/manifest.jsonl: strict reading, repair of a cut last line, durable appends
+image_io.py    background decoding and PNG writing
+run.py         protect_folder: check everything, then protect the owned batches
+merge.py       pixelfade merge: join the per-rank manifests
+"""
+from .errors import GalleryError
+from .inputs import find_inputs, image_uid, output_name
+from .manifest import Manifest, ManifestEntry
+from .merge import merge_manifests
+from .plan import Batch, Shard, batch_plan
+from .run import GalleryReport, GallerySettings, protect_folder
+from .run_record import RunRecord, read_run_record
+from .seed_file import create_seed_file, read_seed_file
+
+__all__ = ["Batch", "GalleryError", "GalleryReport", "GallerySettings", "Manifest", "ManifestEntry", "RunRecord",
+           "Shard", "batch_plan", "create_seed_file", "find_inputs", "image_uid", "merge_manifests", "output_name",
+           "protect_folder", "read_run_record", "read_seed_file"]
