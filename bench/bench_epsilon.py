@@ -22,7 +22,7 @@ from pixelfade_fast import data, engine
 from pixelfade_fast.models import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ops import device_name, write_rows  # noqa: E402
+from common import device_name, write_rows  # noqa: E402
 
 CONFIGS = {
     "paper (T=100)": pf.FadeConfig(),

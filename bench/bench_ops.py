@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import datetime
 import os
 import statistics
@@ -39,6 +38,9 @@ import torch
 
 import pixelfade_fast as pf
 from pixelfade_fast import reference
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import device_name, triton_version, write_rows  # noqa: E402
 
 BYTES_PER_ELEMENT = 20
 FLAG_MIXES = ("co_pro", "co", "mixed")
@@ -162,33 +164,6 @@ def candidates(device: torch.device, batch: int, shape, seed: int, flag_mix: str
     copy_dst = torch.empty_like(copy_src)
     out.append(Candidate("copy", lambda: copy_dst.copy_(copy_src), {}))
     return out
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import platform
-
-    return f"cpu:{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
-
-
-def triton_version() -> str:
-    try:
-        import triton
-
-        return triton.__version__
-    except ImportError:
-        return "absent"
-
-
-def write_rows(path: Path, rows: list[dict]) -> None:
-    """CSV with the union of the rows' columns, in order of first appearance."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {path} ({len(rows)} rows)")
 
 
 def bench_batch(device, batch: int, shape, flag_mix: str, args, meta: dict) -> list[dict]:

@@ -19,7 +19,7 @@ import pixelfade_fast as pf
 from pixelfade_fast.models import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ops import device_name, triton_version, write_rows  # noqa: E402
+from common import device_name, triton_version, write_rows  # noqa: E402
 
 
 def smooth_images(count: int, size: tuple[int, int], device: torch.device, seed: int = 0) -> torch.Tensor:

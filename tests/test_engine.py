@@ -154,3 +154,51 @@ def test_bad_model_output_and_devices_get_clear_errors(model, images):
         pf.protect(model, images[:2], uids=[1, 1])
     with pytest.raises(ValueError, match="unknown backend"):
         pf.protect(model, images[:2], backend="cuda-fast")
+
+
+def test_observer_sees_every_step_with_the_schedule_flags(model, images):
+    config = pf.FadeConfig(steps=8, init_steps=2, final_steps=2, finish_steps=3)
+    records = []
+
+    def observe(record: engine.StepRecord) -> None:
+        records.append((record.step, record.loss.clone(), record.flags.do_co.clone(), record.flags.do_pro.clone(),
+                        int(record.flags.phase)))
+
+    pf.protect(model, images[:3], config, seed=2, backend="reference", batch_size=3, observer=observe)
+    assert [r[0] for r in records] == list(range(config.total_steps))
+    assert [r[4] for r in records] == [0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 3]  # init, main, final, finish codes
+    for step, loss, do_co, do_pro, phase in records:
+        if phase == 1:  # main: CO exactly where the measured loss is at or above ε
+            assert torch.equal(do_co, loss >= config.epsilon) and torch.equal(do_pro, ~do_co)
+
+
+def test_one_loop_per_batch_shape_is_reused(model, images):
+    config = pf.FadeConfig(steps=4, init_steps=1, final_steps=1, finish_steps=0)
+    keys = pf.reference.derive_keys(1, range(8))
+    with engine.Protector(model, config, backend="reference") as protector:
+        first, _ = protector.protect_batch(images[:3], keys[:3])
+        loops = dict(protector._loops)
+        again, _ = protector.protect_batch(images[:3], keys[:3])
+        protector.protect_batch(images[3:5], keys[3:5])
+        assert protector._loops[(3, 3, 64, 32)] is loops[(3, 3, 64, 32)] and len(protector._loops) == 2
+    assert torch.equal(first, again)  # static buffers are reset between batches
+    assert protector.notes["cuda_graph"] == "off"
+
+
+def test_acceleration_defaults_per_device():
+    cpu = engine.Acceleration().resolved(torch.device("cpu"))
+    assert (cpu.fold_batchnorm, cpu.channels_last, cpu.cuda_graph, cpu.amp, cpu.compile) == (True, False, False,
+                                                                                              False, False)
+    cuda = engine.Acceleration().resolved(torch.device("cuda"))
+    assert (cuda.channels_last, cuda.cuda_graph) == (True, True)
+
+
+def test_bf16_autocast_keeps_the_final_check_in_fp32(model, images):
+    config = pf.FadeConfig(steps=10, init_steps=2, final_steps=2, finish_steps=5)
+    result = pf.protect(model, images[:2], config, seed=3, backend="reference",
+                        acceleration=engine.Acceleration(amp=True))
+    mean, std = (torch.tensor(v).reshape(1, 3, 1, 1) for v in (model.mean, model.std))
+    with torch.no_grad():
+        again = engine.per_image_loss(model((result.images - mean) / std), model((images[:2] - mean) / std))
+    torch.testing.assert_close(result.final_loss, again, rtol=1e-4, atol=1e-6)  # measured in fp32, not bf16
+    assert result.timings["acceleration"]["amp"] is True
