@@ -7,6 +7,8 @@ flags, [N, C] BatchNormalization, opset-19 AveragePool, Slice clamping, ...).
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -15,12 +17,11 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from helpers import assert_close_report
 from pixelfade_fast import FadeConfig, protect
 from pixelfade_fast.models import build_model
 from pixelfade_fast.models.onnx import OnnxInfo, export_onnx, load_onnx
 from pixelfade_fast.models.onnx.module import OnnxGraphModule
-
-from helpers import assert_close_report
 
 # ||ours - reference|| / ||reference|| bounds (float32 on both sides; exported models sum over many layers).
 RTOL = {
@@ -491,6 +492,13 @@ def test_file_that_is_not_onnx(tmp_path):
     path = tmp_path / "weights.onnx"
     path.write_bytes(b"\x80\x02}q\x00this is a pickled checkpoint, not an ONNX model")
     with pytest.raises(ValueError, match="is not an ONNX model"):
+        load_onnx(path)
+
+
+def test_missing_onnx_package_is_explained(tmp_path, monkeypatch):
+    path = _save(_model([helper.make_node("Relu", ["x"], ["y"])], opset=13), tmp_path)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # what `import onnx` sees when it is not installed
+    with pytest.raises(ImportError, match=r"needs the 'onnx' package: pip install onnx"):
         load_onnx(path)
 
 

@@ -87,7 +87,7 @@ class OpContext:
         A str ``fn`` is a tensor method called on args[0]."""
         return self.builder.call(fn, args, kwargs)
 
-    def call_tuple(self, count: int, fn: Callable | str, *args, **kwargs) -> list[Value]:
+    def call_tuple(self, count: int, fn: Callable, *args, **kwargs) -> list[Value]:
         """Like call, for a function returning a sequence of ``count`` tensors (Split)."""
         if not self.builder.is_dynamic((args, kwargs)):
             with torch.no_grad():
@@ -112,7 +112,7 @@ class OpContext:
         return fn(*items)
 
     def size(self, value: Dyn, dim: int) -> Item:
-        """value.size(dim): a constant when shape inference knows it, else an fx node."""
+        """value.size(dim): a constant when ONNX shape inference knows it, else an fx node."""
         if value.shape is not None and len(value.shape) == self.rank(value) and value.shape[dim]:
             return int(value.shape[dim])
         return self.builder.size_node(value.node, dim)
@@ -129,9 +129,8 @@ class GraphBuilder:
     """Holds the fx graph under construction, the root module owning submodules and buffers, and the
     ONNX value name -> Value table."""
 
-    def __init__(self, opset: int, shapes: dict[str, tuple[int | None, ...]]):
+    def __init__(self, opset: int):
         self.opset = opset
-        self.shapes = shapes
         self.graph = fx.Graph()
         self.root = nn.Module()
         self.values: dict[str, Value] = {}

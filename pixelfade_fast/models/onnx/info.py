@@ -7,8 +7,9 @@ Metadata (``ModelProto.metadata_props``, string -> string), written by :func:`ex
 - ``mean`` / ``std``: three per-channel values in pixel units of [0, 1]: the model input is
   ``(pixel - mean) / std``.
 
-None of the Re-ID and tracking toolkits we looked at (torchreid, fast-reid, boxmot) writes normalisation
-metadata into its ONNX exports, so files from them give mean/std None and the caller supplies them.
+We found no Re-ID or tracking toolkit that writes normalisation metadata into its ONNX exports (boxmot's
+exporter, boxmot/reid/exporters/onnx_exporter.py, adds none), so for such files mean/std are None and the
+caller supplies them.
 """
 
 from __future__ import annotations

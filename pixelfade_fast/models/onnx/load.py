@@ -15,7 +15,6 @@ from .proto import (DEFAULT_DOMAINS, MAX_OPSET, MIN_OPSET, default_opset, import
                     to_torch)
 from .values import Const, Dims, Dyn
 
-
 EXAMPLE_BATCH = 1  # the example batch the graph is run on while it is built (gives ranks; checks it runs)
 DEFAULT_SIZE = (256, 128)  # example (H, W) when neither the graph nor its metadata fixes the input size
 
@@ -48,7 +47,7 @@ def _graph_input(model, path: str):
 
 def _build(model, opset: int, shapes, input_proto, dims, example_size: tuple[int, int], path: str
            ) -> OnnxGraphModule:
-    builder = GraphBuilder(opset, shapes)
+    builder = GraphBuilder(opset)
     graph = builder.graph
     example = torch.randn(dims[0] or EXAMPLE_BATCH, 3, *example_size, generator=torch.Generator().manual_seed(0))
     placeholder = builder.emit("placeholder", "x", example=example)

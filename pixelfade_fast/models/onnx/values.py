@@ -10,12 +10,11 @@ Dims: a small integer vector (or scalar) whose entries are Python ints or fx nod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 import torch
 from torch import fx
 
-Item = Union[int, float, bool, fx.Node]  # one entry of a Dims value
+Item = int | float | bool | fx.Node  # one entry of a Dims value
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class Const:
 @dataclass(frozen=True)
 class Dyn:
     node: fx.Node
-    shape: tuple[int | None, ...] | None = None  # from ONNX shape inference: rank and constant dimensions
+    shape: tuple[int | None, ...] | None = None  # from ONNX shape inference (None: unknown dimension)
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class Dims:
     dtype: torch.dtype = torch.int64
 
 
-Value = Union[Const, Dyn, Dims]
+Value = Const | Dyn | Dims
 
 
 def make_dims(items, scalar: bool, dtype: torch.dtype = torch.int64) -> Value:
