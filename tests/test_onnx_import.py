@@ -178,6 +178,7 @@ def test_fixed_batch_export_runs_any_batch(tmp_path):
     export_onnx(model, path, opset=17, dynamic_batch=False)
     module, info = load_onnx(path)
     assert info.batch == 2  # export_onnx traces with a batch of 2
+    assert not module.training  # like the GraphModule inside it: eval only
     x = _images(5, ZOO_SIZE, seed=2)
     assert_close_report(module(x), model(x), RTOL["export_vs_torch"], "fixed batch of 2 run on 5 images")
 

@@ -26,7 +26,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, opset: int = 17,
     ``std`` default to the model's. They are written as the ``input_size`` / ``mean`` / ``std`` metadata keys
     (see pixelfade_fast.models.onnx.info). ``fold_batchnorm`` folds each BatchNorm that follows a convolution
     into its weights (the exporter's eval-mode peephole; BatchNorm after other ops stays); False keeps every
-    BatchNormalization node. ``dynamic_batch`` marks the batch axis of input and output as dynamic.
+    BatchNormalization node. ``dynamic_batch`` marks the batch axis of input and output as dynamic; without
+    it the graph is fixed to the batch of 2 it is traced with.
     """
     onnx = import_onnx()
     size = tuple(input_size or getattr(model, "input_size", ()) or ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -122,11 +123,8 @@ def load_onnx(path: str | os.PathLike) -> tuple[nn.Module, OnnxInfo]:
     graph_module = _build(model, opset, shapes, input_proto, dims, example_size, path)
     module: nn.Module = graph_module if dims[0] is None else FixedBatch(graph_module, dims[0])
     output_shape = shapes.get(model.graph.output[0].name)
-    feature_dim = None
-    if output_shape and len(output_shape) >= 2 and all(output_shape[1:]):
-        feature_dim = 1
-        for n in output_shape[1:]:
-            feature_dim *= n
+    static_features = output_shape is not None and len(output_shape) >= 2 and all(output_shape[1:])
+    feature_dim = math.prod(output_shape[1:]) if static_features else None  # after flattening to [B, D]
     producer = " ".join(p for p in (model.producer_name, model.producer_version) if p)
     info = OnnxInfo(input_size=static_size or meta_size, mean=mean, std=std, opset=opset, producer=producer,
                     feature_dim=feature_dim, input_name=input_proto.name, output_name=model.graph.output[0].name,

@@ -39,6 +39,7 @@ class FixedBatch(nn.Module):
         super().__init__()
         self.graph_module = graph_module
         self.batch = int(batch)
+        super().train(False)
 
     def train(self, mode: bool = True) -> FixedBatch:
         self.graph_module.train(mode)

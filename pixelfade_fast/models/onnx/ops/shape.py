@@ -8,6 +8,8 @@ or combine shape vectors (Gather, Slice, Concat, Squeeze, Unsqueeze, Reshape) ke
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import fx
@@ -32,12 +34,8 @@ def shape(ctx):
 def size(ctx):
     x = ctx.input(0)
     if isinstance(x, Dyn):
-        shape_ = x.shape
-        if shape_ is not None and all(shape_):
-            count = 1
-            for n in shape_:
-                count *= n
-            return Const(torch.tensor(count))
+        if x.shape is not None and all(x.shape):
+            return Const(torch.tensor(math.prod(x.shape)))
         return make_dims([ctx.builder.emit("call_method", "numel", (x.node,))], scalar=True)
     return ctx.call("numel", x)
 
