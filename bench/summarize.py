@@ -1,6 +1,7 @@
-"""Prints the short table of a GPU check run: per batch, each implementation's time, bandwidth and speed-ups,
-then each fast implementation against the issue's targets (>= 85% of the copy bandwidth at B >= 256; >= 5x the
-eager reference and >= 1.25x torch.compile of it at every B from 16 to 512).
+"""Prints the short table of a GPU check run against the targets: the fused step (>= 85% of the copy bandwidth at
+B >= 256; >= 5x the eager reference and >= 1.25x torch.compile of it at every B from 16 to 512), the end-to-end
+loop (bench_e2e.py: x the official-style loop, vs the floor, fraction of peak) and the gallery (bench_gallery.py:
+>= 0.9x protect() on preloaded images).
 
     python bench/summarize.py bench/results/latest
 """
@@ -50,24 +51,69 @@ def target_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
+E2E_TARGETS = {  # model -> (x official on a GPU, on a CPU)
+    "agw_r50_nl": (7.0, None), "osnet_x0_25": (10.0, 3.0)}
+FLOOR_SLACK = 1.03  # within 3% of the same-precision floor at batch >= 64
+GALLERY_TARGET = 0.9
+
+
+def e2e_lines(rows: list[dict]) -> list[str]:
+    """Per model: the best of our rows against the official-style loop and the floor."""
+    lines = []
+    ours = [r for r in rows if r["impl"].startswith("ours_") and r.get("ms_per_image")]
+    for model in dict.fromkeys(r["model"] for r in ours):
+        mine = [r for r in ours if r["model"] == model]
+        on_cuda = "cpu:" not in mine[0]["device"]
+        best = max(mine, key=lambda r: float(r.get("x_official") or 0))
+        target = E2E_TARGETS.get(model, (None, None))[0 if on_cuda else 1]
+        text = f"{model:12s} best {best['impl']} B={best['batch']}: {float(best['ms_per_image']):.1f} ms/img, " \
+               f"{best.get('x_official', '-')}x official"
+        if target and best.get("x_official"):
+            text += f" (target {target}x: {'met' if float(best['x_official']) >= target else 'NOT met'})"
+        folded = [r for r in mine if ("fold" in r["impl"] or "compile" in r["impl"]) and r.get("vs_floor")]
+        if folded:
+            lowest = min(folded, key=lambda r: float(r["vs_floor"]))
+            text += f"; {lowest['impl']} B={lowest['batch']} at {lowest['vs_floor']}x the eager floor " \
+                    f"({'met' if float(lowest['vs_floor']) <= 1.0 else 'NOT met'}: <= 1)"
+        if on_cuda:
+            large = [r for r in mine if int(r["batch"]) >= 64 and r.get("vs_floor")]
+            if large:
+                worst = max(min((r for r in large if int(r["batch"]) == b), key=lambda r: float(r["vs_floor"]))
+                            for b in {int(r["batch"]) for r in large})
+                text += f"; closest to floor at B>=64 (worst batch): {worst['vs_floor']}x " \
+                        f"({'met' if float(worst['vs_floor']) <= FLOOR_SLACK else 'NOT met'}: <= {FLOOR_SLACK})"
+            peaks = [float(r["frac_of_peak"]) for r in mine if r.get("frac_of_peak")]
+            if peaks:
+                text += f"; best {max(peaks):.1%} of peak"
+        lines.append(text)
+    return lines
+
+
 def main(folder: str) -> int:
     root = Path(folder)
     ops = root / "ops.csv"
-    if not ops.exists():
+    if ops.exists():
+        rows = list(csv.DictReader(open(ops)))
+        if rows:
+            print(f"{rows[0]['device']} | torch {rows[0]['torch']} | triton {rows[0]['triton']} | {rows[0]['date']}")
+        print_rows(rows)
+        print("\nfused step targets (worst over the batch sizes each covers):")
+        for line in target_lines(rows):
+            print("  " + line)
+    else:
         print(f"no {ops}")
-        return 1
-    rows = list(csv.DictReader(open(ops)))
-    if rows:
-        print(f"{rows[0]['device']} | torch {rows[0]['torch']} | triton {rows[0]['triton']} | {rows[0]['date']}")
-    print_rows(rows)
-    print("\ntargets (worst over the batch sizes each covers):")
-    for line in target_lines(rows):
-        print("  " + line)
-    protect = root / "protect.csv"
-    if protect.exists():
-        print()
-        for row in csv.DictReader(open(protect)):
-            print("  ".join(f"{k}={v}" for k, v in row.items() if k not in ("device", "torch", "triton", "date")))
+    e2e = root / "e2e.csv"
+    if e2e.exists():
+        print("\nend to end (bench_e2e.py):")
+        for line in e2e_lines(list(csv.DictReader(open(e2e)))):
+            print("  " + line)
+    gallery = root / "gallery.csv"
+    if gallery.exists():
+        for row in csv.DictReader(open(gallery)):
+            ratio = float(row["ratio"])
+            print(f"\ngallery: pixelfade protect {row['gallery_images_per_s']} img/s vs protect() "
+                  f"{row['protect_images_per_s']} img/s = {ratio:.2f}x ({'met' if ratio >= GALLERY_TARGET else 'NOT met'}:"
+                  f" >= {GALLERY_TARGET})")
     return 0
 
 

@@ -332,3 +332,21 @@ def test_any_callable_module_is_a_model(gallery, tmp_path):
     assert run_cli(root, out, "--model", "engine_models:SmallReIDNet") == 1  # broken.png
     assert read_run_record(out).model_id == "callable:engine_models:SmallReIDNet"
     assert len(output_bytes(out)) == 5
+
+
+def test_an_onnx_export_is_a_model(gallery, tmp_path):
+    from pixelfade_fast.models import build_model
+    from pixelfade_fast.models.onnx import export_onnx
+
+    root, weights, _ = gallery
+    model = build_model("tiny_cnn", pretrained_path=weights, input_size=SIZE)
+    onnx_file = tmp_path / "tiny.onnx"
+    export_onnx(model, onnx_file, opset=17, input_size=SIZE)
+    out = tmp_path / "out"
+    assert run_cli(root, out, "--model", onnx_file) == 1  # broken.png
+    record = read_run_record(out)
+    assert record.model_id == "onnx:tiny.onnx" and record.input_size == list(SIZE)
+    assert len(output_bytes(out)) == 5
+    # --weights FILE.onnx is the same model
+    assert run_cli(root, tmp_path / "out2", "--model", "tiny_cnn", "--weights", onnx_file) == 1
+    assert read_run_record(tmp_path / "out2").model_digest == record.model_digest

@@ -31,6 +31,7 @@ class FeatureExtractor(nn.Module):
         self.model_id = str(model_id)
         self.register_buffer("mean", torch.tensor(mean_t).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std_t).view(1, 3, 1, 1), persistent=False)
+        self.eval()  # an inference-time feature extractor (some nets, e.g. ONNX imports, refuse training mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from ..engine.features import features_of
