@@ -65,7 +65,9 @@ def _feature_fn(module: Callable, *, amp: bool, channels_last: bool, feature_nor
     def features(x: torch.Tensor) -> torch.Tensor:
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        # No weight-cast cache: it only lives for one autocast region anyway, and cached casts made outside a
+        # CUDA-graph capture must not be read inside it (PyTorch's advice for autocast with graphs).
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp, cache_enabled=False):
             out = features_of(module(x))
         out = out.float()
         return torch.nn.functional.normalize(out, dim=1) if feature_norm else out
