@@ -6,11 +6,14 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+import torch
+
 from .reference.ops import NORMS
 
 SCHEDULES = ("paper", "released")
 MASK_GRANULARITIES = ("element", "pixel")
 CLAMPS = ("pixel", "data")
+CLOSING_STEPS = ("fixed", "backtrack")
 
 
 def _check_int(name: str, value, low: int, high: int | None = None) -> None:
@@ -41,24 +44,13 @@ def _check_choice(name: str, value, choices: tuple[str, ...]) -> None:
 
 @dataclass(frozen=True)
 class FadeConfig:
-    """PixelFade hyper-parameters. Defaults follow the paper (T=100, 5 init and 5 final steps, I=5, ε=0.03, α=0.6,
-    β=0.01) and the authors' released code where the paper is silent (l1mean normaliser, element masks).
+    """PixelFade hyper-parameters; each field's meaning is its ``help`` metadata (also ``pixelfade protect -h``).
 
-    steps: T, protection steps.                      init_steps: T_init, CO+PRO warm-up steps.
-    final_steps: T_final, CO-only closing steps.     num_masks: I, disjoint replacement masks (1..255).
-    epsilon: ε, per-image feature-loss threshold.    alpha: momentum decay α in [0, 1).
-    beta: CO step size β.                            beta_unsat: β used by `released` when the batch is above ε.
-    schedule: "paper" (per image) or "released" (the authors' code: one decision per batch).
-    norm: gradient normaliser, "l1mean" (mean |G|, released code) or "l2sq" (sum G², paper Eq. 3).
-    masks: "element" (each value its own mask id) or "pixel" (all channels of a pixel share one).
-    clamp: "pixel" (every image stays a valid [0,1] image) or "data" (batch min/max of x, released code).
-    feature_norm: L2-normalise features before the loss.
-    finish_steps: extra CO-only steps after T for the images still at or above ε (bounded, decided on the device).
-        Default 50: with OSNet-x0.25 the paper's T=100 leaves most images just above ε (36% met on CUHK01,
-        28% on SynthPed); 50 more steps reach 94% / 100% for 1.5x the time (bench/bench_epsilon.py). Set 0 for the
-        paper's loop exactly.
-    quantize: round to the 8-bit pixel grid during the CO-only steps, so a saved PNG is the image whose loss was
-        measured.
+    Defaults follow the paper (T=100, 5 init and 5 final steps, I=5, ε=0.03, α=0.6, β=0.01) and the authors'
+    released code where the paper is silent (l1mean normaliser, element masks), plus ``finish_steps=50``: with
+    OSNet-x0.25 the paper's T=100 leaves most images just above ε (36% met on CUHK01, 28% on SynthPed); 50 more
+    CO-only steps for the images still above it reach 94% / 100% for 1.5x the time (bench/bench_epsilon.py).
+    ``finish_steps=0`` is the paper's loop exactly. A bad value raises ValueError naming the field and its range.
     """
 
     steps: int = field(default=100, metadata={"help": "T: protection steps"})
@@ -86,6 +78,12 @@ class FadeConfig:
         "help": "extra CO-only steps after T for the images still at or above ε (0: the paper's loop exactly)"})
     quantize: bool = field(default=False, metadata={
         "help": "round to the 8-bit pixel grid in the CO-only closing steps (the gallery always does)"})
+    epsilon_relative: float = field(default=0.0, metadata={
+        "help": "ε of each image as this fraction of its mean squared feature, mean_d f0²; follows the model's "
+                "feature scale (0: the absolute ε above)"})
+    closing_step: str = field(default="fixed", metadata={
+        "help": "β in the CO-only closing steps: 'fixed', or 'backtrack' (per image: halved after a step that "
+                "raised the loss, grown back towards β after one that lowered it)", "choices": CLOSING_STEPS})
 
     def __post_init__(self) -> None:
         _check_int("steps", self.steps, 1)
@@ -101,6 +99,8 @@ class FadeConfig:
         _check_choice("norm", self.norm, NORMS)
         _check_choice("masks", self.masks, MASK_GRANULARITIES)
         _check_choice("clamp", self.clamp, CLAMPS)
+        _check_float("epsilon_relative", self.epsilon_relative, 0.0)
+        _check_choice("closing_step", self.closing_step, CLOSING_STEPS)
         for flag in ("feature_norm", "quantize"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"FadeConfig.{flag} must be True or False, got {getattr(self, flag)!r}")
@@ -108,6 +108,12 @@ class FadeConfig:
     @property
     def pixel_masks(self) -> bool:
         return self.masks == "pixel"
+
+    def epsilon_of(self, target: torch.Tensor) -> torch.Tensor:
+        """ε per image [B] for targets f0 [B, D]: the absolute ε, or ``epsilon_relative`` · mean_d f0²."""
+        if self.epsilon_relative > 0:
+            return (self.epsilon_relative * target.float().square().mean(dim=1)).clamp_min(1e-12)
+        return torch.full((target.shape[0],), self.epsilon, dtype=torch.float32, device=target.device)
 
     @property
     def total_steps(self) -> int:

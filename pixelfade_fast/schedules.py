@@ -41,11 +41,16 @@ def phase_of_step(config: FadeConfig, t: int) -> int:
     return MAIN
 
 
+BACKTRACK_SHRINK = 0.5  # β_i after a closing step that raised L_i
+BACKTRACK_GROW = 1.25  # β_i after one that lowered it (never above β)
+
+
 class Schedule:
-    """The per-image state of a schedule (mask cursor j_i, device step counter) and its decision rule.
+    """The per-image state of a schedule (ε_i, mask cursor j_i, closing-step β_i, device step counter) and its
+    decision rule.
 
     ``step_flags(loss)`` turns the per-image losses [B] measured at the current images into the flags of the
-    current step, then advances the cursor and the step counter, all in place on the device.
+    current step, then advances the state, all in place on the device. ``reset(epsilon)`` starts a new batch.
     """
 
     def __init__(self, config: FadeConfig, batch: int, device: torch.device) -> None:
@@ -56,13 +61,21 @@ class Schedule:
         self.phase_table = torch.tensor(phases, dtype=torch.int32, device=self.device)
         self.step = torch.zeros(1, dtype=torch.int64, device=self.device)
         self.mask_cursor = torch.zeros(batch, dtype=torch.int32, device=self.device)
+        self.epsilon = torch.full((batch,), config.epsilon, dtype=torch.float32, device=self.device)
         self._beta = torch.full((batch,), config.beta, dtype=torch.float32, device=self.device)
         self._beta_unsat = torch.full((batch,), config.beta_unsat, dtype=torch.float32, device=self.device)
+        self.closing_beta = self._beta.clone()  # β_i of the closing steps (backtracking)
+        self.previous_loss = torch.zeros(batch, dtype=torch.float32, device=self.device)
+        self.stepped = torch.zeros(batch, dtype=torch.bool, device=self.device)  # took a closing CO step last
 
-    def reset(self) -> None:
-        """Back to step 0 for a new batch (in place, so a captured graph keeps its buffers)."""
+    def reset(self, epsilon: torch.Tensor | None = None) -> None:
+        """Back to step 0 for a new batch, with its per-image ε [B] (default: the config's ε); in place, so a
+        captured graph keeps its buffers."""
         self.step.zero_()
         self.mask_cursor.zero_()
+        self.epsilon.copy_(epsilon if epsilon is not None else self.config.epsilon)
+        self.closing_beta.copy_(self._beta)
+        self.stepped.zero_()
 
     def current_phase(self) -> torch.Tensor:
         """The phase code of the current step, int32 [] (clamped to the last step past the end)."""
@@ -80,14 +93,29 @@ class Schedule:
         return flags
 
     def _paper(self, loss: torch.Tensor, phase: torch.Tensor) -> StepFlags:
-        above = loss >= self.config.epsilon
+        above = loss >= self.epsilon
         every = (phase == INIT) | (phase == FINAL)
         decides = (phase == MAIN) | (phase == FINISH)
         do_co = every | (decides & above)
         do_pro = (phase == INIT) | ((phase == MAIN) & ~above)
         mask_idx = self.mask_cursor.clone()
         self.mask_cursor.copy_(torch.remainder(self.mask_cursor + do_pro.to(torch.int32), self.config.num_masks))
-        return StepFlags(do_co, do_pro, self._beta, mask_idx, phase)
+        beta = self._beta
+        if self.config.closing_step == "backtrack":
+            beta = self._backtrack(loss, phase, do_co)
+        return StepFlags(do_co, do_pro, beta, mask_idx, phase)
+
+    def _backtrack(self, loss: torch.Tensor, phase: torch.Tensor, do_co: torch.Tensor) -> torch.Tensor:
+        """β_i of a closing CO step: judged by what the image's previous closing step did to its loss."""
+        closing = (phase == FINAL) | (phase == FINISH)
+        rose = loss > self.previous_loss
+        judged = self.stepped & closing
+        adjusted = torch.where(rose, self.closing_beta * BACKTRACK_SHRINK,
+                               torch.minimum(self.closing_beta * BACKTRACK_GROW, self._beta))
+        self.closing_beta.copy_(torch.where(judged, adjusted, self.closing_beta))
+        self.previous_loss.copy_(loss)
+        self.stepped.copy_(closing & do_co)
+        return torch.where(closing, self.closing_beta, self._beta)
 
     def _released(self, loss: torch.Tensor, phase: torch.Tensor) -> StepFlags:
         """The authors' released loop, one decision for the whole batch from the batch-mean loss.
@@ -98,8 +126,8 @@ class Schedule:
         """
         cfg = self.config
         finish = phase == FINISH
-        satisfied = (loss.mean() < cfg.epsilon) & ((phase == INIT) | (phase == MAIN))
-        do_co = torch.where(finish, loss >= cfg.epsilon, True)
+        satisfied = (loss.mean() < self.epsilon.mean()) & ((phase == INIT) | (phase == MAIN))
+        do_co = torch.where(finish, loss >= self.epsilon, True)
         do_pro = ((satisfied | (phase == INIT)) & ~finish).expand(self.batch)
         beta = torch.where(satisfied & ~finish, self._beta, self._beta_unsat)
         mask_idx = torch.remainder(self.step, cfg.num_masks).to(torch.int32).expand(self.batch)

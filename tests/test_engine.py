@@ -176,9 +176,9 @@ def test_one_loop_per_batch_shape_is_reused(model, images):
     config = pf.FadeConfig(steps=4, init_steps=1, final_steps=1, finish_steps=0)
     keys = pf.reference.derive_keys(1, range(8))
     with engine.Protector(model, config, backend="reference") as protector:
-        first, _ = protector.protect_batch(images[:3], keys[:3])
+        first = protector.protect_batch(images[:3], keys[:3]).pixels
         loops = dict(protector._loops)
-        again, _ = protector.protect_batch(images[:3], keys[:3])
+        again = protector.protect_batch(images[:3], keys[:3]).pixels
         protector.protect_batch(images[3:5], keys[3:5])
         assert protector._loops[(3, 3, 64, 32)] is loops[(3, 3, 64, 32)] and len(protector._loops) == 2
     assert torch.equal(first, again)  # static buffers are reset between batches

@@ -81,3 +81,32 @@ def test_released_schedule_is_one_decision_per_batch():
     assert [bool(f.do_pro[0]) for f in flags] == [True] * 7 + [False] * 5
     unsat, sat = pytest.approx(cfg.beta_unsat), pytest.approx(cfg.beta)
     assert [float(f.beta[1]) for f in flags] == [unsat] + [sat] * 6 + [unsat] * 5
+
+
+def test_each_image_has_its_own_epsilon():
+    cfg = FadeConfig(steps=4, init_steps=1, final_steps=1)
+    schedule = Schedule(cfg, 3, torch.device("cpu"))
+    schedule.reset(torch.tensor([0.1, 0.01, 1.0]))
+    schedule.step_flags(torch.zeros(3))  # init
+    flags = schedule.step_flags(torch.tensor([0.05, 0.05, 0.05]))  # main: above ε for the second image only
+    assert flags.do_co.tolist() == [False, True, False]
+    relative = FadeConfig(epsilon_relative=0.01)
+    target = torch.tensor([[1.0, 3.0], [2.0, 2.0]])
+    assert relative.epsilon_of(target).tolist() == pytest.approx([0.05, 0.04])
+    assert FadeConfig().epsilon_of(target).tolist() == pytest.approx([0.03, 0.03])
+
+
+def test_backtracking_halves_beta_after_a_rise_and_grows_it_back():
+    cfg = FadeConfig(steps=6, init_steps=1, final_steps=5, closing_step="backtrack", beta=0.01)
+    schedule = Schedule(cfg, 2, torch.device("cpu"))
+    # image 0: the loss rises twice then falls; image 1: it keeps falling (β stays at its cap β)
+    losses = [[0.5, 0.5], [0.4, 0.4], [0.6, 0.3], [0.7, 0.2], [0.5, 0.1], [0.4, 0.05]]
+    betas = [schedule.step_flags(torch.tensor(row)).beta.tolist() for row in losses]
+    assert betas[0] == pytest.approx([0.01, 0.01])  # init: β
+    assert betas[1] == pytest.approx([0.01, 0.01])  # first closing step: nothing to judge yet
+    assert betas[2] == pytest.approx([0.005, 0.01])  # rose: halved
+    assert betas[3] == pytest.approx([0.0025, 0.01])
+    assert betas[4] == pytest.approx([0.003125, 0.01])  # fell: x1.25
+    assert betas[5] == pytest.approx([0.00390625, 0.01])
+    fixed = Schedule(FadeConfig(steps=6, init_steps=1, final_steps=5), 2, torch.device("cpu"))
+    assert all(fixed.step_flags(torch.tensor(row)).beta.tolist() == pytest.approx([0.01, 0.01]) for row in losses)

@@ -15,10 +15,10 @@ from .features import (FeatureFn, extract_features, features_of, frozen, model_d
                        nvtx_range, per_image_loss)
 from .loop import FadeLoop, Observer, StepRecord
 from .protect import DEFAULT_BATCH, ProtectResult, protect
-from .protector import BatchSetup, Protector
+from .protector import BatchResult, BatchSetup, Protector
 from .step import BatchConstants, PixelQuantizer, StepFn, check_step, fused_step
 
-__all__ = ["Acceleration", "BatchConstants", "BatchSetup", "DEFAULT_BATCH", "FadeLoop", "FeatureFn", "Observer",
+__all__ = ["Acceleration", "BatchConstants", "BatchResult", "BatchSetup", "DEFAULT_BATCH", "FadeLoop", "FeatureFn", "Observer",
            "PixelQuantizer", "PreparedModel", "ProtectResult", "Protector", "StepFn", "StepRecord",
            "check_batch_size", "check_features", "check_images", "check_step", "check_uids", "extract_features",
            "features_of", "frozen", "fused_step", "model_device", "normalisation", "nvtx_range", "per_image_loss",

@@ -57,8 +57,8 @@ class FadeLoop:
         self.schedule.reset()
 
     def load(self, x: torch.Tensor, target: torch.Tensor, keys: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
-             mask_ids: torch.Tensor) -> None:
-        """Copy a batch into the static buffers and reset the momentum and the schedule."""
+             mask_ids: torch.Tensor, epsilon: torch.Tensor) -> None:
+        """Copy a batch into the static buffers and reset the momentum and the schedule (with the batch's ε_i)."""
         if tuple(x.shape) != self.shape:
             raise ValueError(f"this loop runs batches of shape {list(self.shape)}, got {list(x.shape)}")
         if self.target is None or self.target.shape != target.shape:
@@ -70,7 +70,7 @@ class FadeLoop:
         self.constants.lo.copy_(lo)
         self.constants.hi.copy_(hi)
         self.constants.mask_ids.copy_(mask_ids)
-        self.schedule.reset()
+        self.schedule.reset(epsilon)
 
     def step(self) -> tuple[torch.Tensor, StepFlags]:
         """One step in place: loss and gradient at xᵖ, the schedule's flags, the fused step (and rounding to the

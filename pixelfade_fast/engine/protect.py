@@ -22,7 +22,7 @@ DEFAULT_BATCH = {"cuda": 128, "cpu": 16}
 
 @dataclass
 class ProtectResult:
-    """Protected images in [0, 1] (same layout and device as the input), per-image final loss and ε flag."""
+    """Protected images in [0, 1] (same layout and device as the input), per-image final loss, ε and ε flag."""
 
     images: torch.Tensor
     final_loss: torch.Tensor
@@ -30,6 +30,7 @@ class ProtectResult:
     backend: str
     config: FadeConfig
     timings: dict = field(default_factory=dict)
+    epsilon: torch.Tensor | None = None  # each image's ε (config.epsilon, or relative to its features' scale)
 
     @property
     def met_rate(self) -> float:
@@ -71,6 +72,7 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
     keys = derive_keys(seed, uid_list).to(device)
     protected = torch.empty(images.shape, dtype=torch.float32, device=device)
     final_loss = torch.empty(count, dtype=torch.float32, device=device)
+    epsilon = torch.empty(count, dtype=torch.float32, device=device)
     report = make_progress(progress, count, "protect")
     start = time.perf_counter()
     with Protector(model, config, backend=backend, acceleration=acceleration, observer=observer) as protector:
@@ -80,8 +82,9 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
             def step_progress(done: int, total: int, first=first, size=last - first) -> None:
                 report(first + size * done / total, count)
 
-            protected[first:last], final_loss[first:last] = protector.protect_batch(
-                images[first:last], keys[first:last], progress=step_progress)
+            batch = protector.protect_batch(images[first:last], keys[first:last], progress=step_progress)
+            protected[first:last], final_loss[first:last], epsilon[first:last] = (batch.pixels, batch.final_loss,
+                                                                                   batch.epsilon)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
@@ -89,5 +92,5 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
     timings = {"total_s": elapsed, "per_image_s": elapsed / count, "images_per_s": count / elapsed,
                "steps": config.total_steps, "batch_size": batch_size, **protector.notes,
                "acceleration": protector.options.to_dict()}
-    return ProtectResult(protected.to(images.dtype), final_loss, final_loss < config.epsilon, protector.backend,
-                         config, timings)
+    return ProtectResult(protected.to(images.dtype), final_loss, final_loss < epsilon, protector.backend, config,
+                         timings, epsilon)

@@ -37,6 +37,20 @@ class BatchSetup:
     lo: torch.Tensor  # float32 [C]
     hi: torch.Tensor  # float32 [C]
     mask_ids: torch.Tensor  # uint8 [B, C, H, W]
+    epsilon: torch.Tensor  # float32 [B]: each image's ε (absolute, or relative to its features' scale)
+
+
+@dataclass
+class BatchResult:
+    """A protected batch: pixels in [0, 1], each image's final loss (fp32 model) and its ε."""
+
+    pixels: torch.Tensor
+    final_loss: torch.Tensor
+    epsilon: torch.Tensor
+
+    @property
+    def met_epsilon(self) -> torch.Tensor:
+        return self.final_loss < self.epsilon
 
 
 class Protector:
@@ -111,7 +125,8 @@ class Protector:
         keys = keys.to(self.device)
         mask_ids = ops.fade_mask_ids(keys, x.shape[1:], self.config.num_masks, self.config.pixel_masks,
                                      backend=self.backend)
-        return BatchSetup(pixels.float(), x, target, keys, lo.contiguous(), hi.contiguous(), mask_ids)
+        return BatchSetup(pixels.float(), x, target, keys, lo.contiguous(), hi.contiguous(), mask_ids,
+                          self.config.epsilon_of(target))
 
     # ------------------------------------------------------------------------------------------ the loop
     def _new_loop(self, setup: BatchSetup, step: StepFn) -> FadeLoop:
@@ -137,7 +152,7 @@ class Protector:
 
     @staticmethod
     def _load(loop: FadeLoop, setup: BatchSetup) -> None:
-        loop.load(setup.x, setup.target, setup.keys, setup.lo, setup.hi, setup.mask_ids)
+        loop.load(setup.x, setup.target, setup.keys, setup.lo, setup.hi, setup.mask_ids, setup.epsilon)
 
     def run(self, setup: BatchSetup, *, step: StepFn | None = None,
             progress: StepProgress | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +173,8 @@ class Protector:
         return loop.xp.clone(), final.clone()
 
     def protect_batch(self, pixels: torch.Tensor, keys: torch.Tensor, *,
-                      progress: StepProgress | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Protected pixels in [0, 1] and the per-image final loss of one batch."""
-        xp, final = self.run(self.setup(pixels, keys), progress=progress)
-        return self.to_pixels(xp), final
+                      progress: StepProgress | None = None) -> BatchResult:
+        """One batch of pixels [B, 3, H, W] in [0, 1], protected."""
+        setup = self.setup(pixels, keys)
+        xp, final = self.run(setup, progress=progress)
+        return BatchResult(self.to_pixels(xp), final, setup.epsilon)

@@ -265,7 +265,6 @@ def _protect_batches(model: nn.Module, plan: _Plan, todo: list[Batch], seed: int
 def _run_batch(protector: Protector, batch: Batch, loaded: list[LoadedImage], seed: int, plan: _Plan,
                record: RunRecord, writer: PngWriter, report: GalleryReport, bar, finished: float,
                size: int) -> float:
-    config = protector.config
     good = [item for item in loaded if item.pixels is not None]
     for item in loaded:
         if item.pixels is None:
@@ -280,11 +279,10 @@ def _run_batch(protector: Protector, batch: Batch, loaded: list[LoadedImage], se
             if bar is not None:
                 bar(finished + len(good) * done / steps)
 
-        protected, losses = protector.protect_batch(pixels, keys, progress=step_progress)
-        arrays = to_uint8_images(protected)
-        losses = losses.cpu().tolist()
-        for item, array, loss in zip(good, arrays, losses):
-            met = loss < config.epsilon
+        result = protector.protect_batch(pixels, keys, progress=step_progress)
+        arrays = to_uint8_images(result.pixels)
+        losses, met_flags = result.final_loss.cpu().tolist(), result.met_epsilon.cpu().tolist()
+        for item, array, loss, met in zip(good, arrays, losses, met_flags):
             entry = ManifestEntry(item.name, plan.outputs[item.name], image_uid(item.name), batch.index, "protected",
                                   round(loss, 6), met, None, record.config_hash, record.model_id)
             writer.submit(array, plan.outputs[item.name], entry)
