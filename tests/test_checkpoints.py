@@ -63,14 +63,23 @@ def _features(model, x):
         return model(x)
 
 
+def _training_states() -> tuple[dict, dict]:
+    """Real optimizer and scheduler state dicts (tensors, a Counter of milestones), as trainers save them."""
+    layer = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=3e-4, amsgrad=True)
+    layer(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    return optimizer.state_dict(), torch.optim.lr_scheduler.MultiStepLR(optimizer, [40, 90]).state_dict()
+
+
 def _save_as_toolkit(state: dict[str, torch.Tensor], toolkit: str, path: Path) -> None:
     """A checkpoint in the container the toolkit writes (with its extra entries)."""
+    optimizer, scheduler = _training_states()
     if toolkit == TORCHREID:  # torchtools.save_checkpoint of a DataParallel model
         torch.save({"state_dict": {"module." + k: v for k, v in state.items()}, "epoch": 60,
-                    "rank1": np.float32(0.875), "optimizer": {"state": {}, "param_groups": [{"lr": 3e-4}]}}, path)
+                    "rank1": np.float32(0.875), "optimizer": optimizer, "scheduler": scheduler}, path)
     elif toolkit == FASTREID:  # fastreid.utils.checkpoint.Checkpointer.save
-        torch.save({"model": state, "optimizer": {"state": {}, "param_groups": []}, "scheduler": {},
-                    "iteration": 1234}, path)
+        torch.save({"model": state, "optimizer": optimizer, "scheduler": scheduler, "iteration": 1234}, path)
     else:  # ReID-Survey: ignite's ModelCheckpoint saves model.state_dict()
         torch.save(state, path)
 
