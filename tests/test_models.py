@@ -22,6 +22,10 @@ from pixelfade_fast.models import (
 )
 from pixelfade_fast.models.osnet import OSBlock
 
+from helpers import randomise_bn_stats
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 # --------------------------------------------------------------------------- expected layouts
 
 
@@ -159,21 +163,12 @@ def _bn_eval(x, bn):
     return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
-def _randomise_bn_stats(module: torch.nn.Module, gen: torch.Generator) -> None:
-    """Non-trivial running statistics and affine parameters, as in a trained network."""
-    for m in module.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            c = m.num_features
-            m.running_mean.copy_(torch.randn(c, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(c, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.randn(c, generator=gen) * 0.1)
-
-
 def test_forward_shapes_at_256x128():
     x = torch.randn(2, 3, 256, 128)
     dims = {"osnet_x1_0": 512, "osnet_x0_75": 512, "osnet_x0_5": 512, "osnet_x0_25": 512,
-            "osnet_ibn_x1_0": 512, "agw_r50_nl": 2048, "tiny_cnn": 64}
+            "osnet_ibn_x1_0": 512, "osnet_ain_x1_0": 512, "osnet_ain_x0_75": 512, "osnet_ain_x0_5": 512,
+            "osnet_ain_x0_25": 512, "resnet50": 2048, "agw_r50_nl": 2048, "fastreid_bot_r50": 2048,
+            "fastreid_bot_r50_ibn": 2048, "tiny_cnn": 64}
     assert set(dims) == set(MODEL_NAMES)
     for name, dim in dims.items():
         model = build_model(name, seed=0)
@@ -186,7 +181,7 @@ def test_forward_shapes_at_256x128():
 def test_osblock_matches_functional_reference():
     gen = torch.Generator().manual_seed(1)
     block = OSBlock(48, 128).eval()
-    _randomise_bn_stats(block, gen)
+    randomise_bn_stats(block, gen)
     x = torch.randn(2, 48, 10, 6, generator=gen)
 
     def light(m, t):
@@ -219,7 +214,7 @@ def test_non_local_matches_quadratic_form():
     gen = torch.Generator().manual_seed(2)
     for inter in (1, 3):
         nl = NonLocalBlock(16, inter_channels=inter).eval()
-        _randomise_bn_stats(nl, gen)  # also makes W[1].weight non-zero so the block is not the identity
+        randomise_bn_stats(nl, gen)  # also makes W[1].weight non-zero so the block is not the identity
         x = torch.randn(2, 16, 6, 5, generator=gen)
         with torch.no_grad():
             theta = nl.theta(x).flatten(2).transpose(1, 2)  # [B, N, C']
@@ -241,7 +236,7 @@ def test_gem_pooling_and_agw_feature_layers():
     torch.testing.assert_close(gem(x), ref)
 
     model = build_model("agw_r50_nl", seed=0)
-    _randomise_bn_stats(model.backbone.bottleneck, gen)
+    randomise_bn_stats(model.backbone.bottleneck, gen)
     img = torch.randn(2, 3, 256, 128, generator=gen)
     with torch.no_grad():
         pooled = model.backbone.global_pool(model.backbone.base(img))
@@ -254,7 +249,7 @@ def test_tiny_cnn_size_and_batch_invariance():
     model = build_model("tiny_cnn", seed=0, input_size=(64, 32))
     n_params = sum(p.numel() for p in model.parameters())
     assert 40_000 <= n_params <= 60_000
-    _randomise_bn_stats(model.backbone, torch.Generator().manual_seed(4))
+    randomise_bn_stats(model.backbone, torch.Generator().manual_seed(4))
     x = torch.randn(5, 3, 64, 32)
     with torch.no_grad():
         batched = model(x)
@@ -268,7 +263,7 @@ def test_tiny_cnn_size_and_batch_invariance():
 def test_input_gradients_match_finite_differences():
     """The protection engine differentiates features w.r.t. the input image."""
     tiny = build_model("tiny_cnn", seed=0).double()
-    _randomise_bn_stats(tiny.backbone, torch.Generator().manual_seed(6))
+    randomise_bn_stats(tiny.backbone, torch.Generator().manual_seed(6))
     x = torch.randn(2, 3, 16, 8, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(tiny, (x,), eps=1e-6, atol=1e-5)
 
@@ -335,7 +330,7 @@ def _features(model, x):
 
 def test_torchreid_style_checkpoint_round_trip(tmp_path):
     src = build_model("osnet_x0_25", num_classes=751, seed=1)
-    _randomise_bn_stats(src.backbone, torch.Generator().manual_seed(5))
+    randomise_bn_stats(src.backbone, torch.Generator().manual_seed(5))
     ckpt = {"state_dict": {"module." + k: v for k, v in src.backbone.state_dict().items()},
             "epoch": 60, "rank1": np.float32(0.7)}  # torchreid stores rank1 as a numpy scalar
     path = tmp_path / "osnet_x0_25_msmt17.pth.tar"
@@ -473,7 +468,7 @@ def test_models_on_cuda_match_cpu():
     x = torch.randn(4, 3, 256, 128, generator=gen)
     for name in MODEL_NAMES:
         model = build_model(name, seed=0)
-        _randomise_bn_stats(model.backbone, gen)
+        randomise_bn_stats(model.backbone, gen)
         ref = _features(model, x)
         model.cuda()
         xc = x.cuda()

@@ -2,6 +2,7 @@
 and tiny end-to-end training runs (train_reid and main_train) on a small SynthPed set."""
 import json
 import math
+from operator import attrgetter
 
 import numpy as np
 import pytest
@@ -189,14 +190,16 @@ def test_learning_rate_warmup_then_cosine_or_step():
 
 # ---- training heads and settings -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, layer, head", [("osnet_x0_25", "pool", "fc"), ("tiny_cnn", "pool", "fc")])
+@pytest.mark.parametrize("name, layer, head", [("osnet_x0_25", "pool", "fc"), ("tiny_cnn", "pool", "fc"),
+                                              ("osnet_ain_x0_25", "pool", "fc"),
+                                              ("fastreid_bot_r50", "pool", "heads.bottleneck")])
 def test_training_outputs_put_the_triplet_on_the_pooled_feature(name, layer, head):
     backbone = build_model(name, num_classes=5, seed=1).backbone.train(False)
     x = torch.randn(4, 3, 64, 32)
     features, logits = training_outputs(backbone, x)
     pooled = backbone.features(x, layer)
     torch.testing.assert_close(features, pooled)
-    torch.testing.assert_close(logits, backbone.classifier(getattr(backbone, head)(pooled)))
+    torch.testing.assert_close(logits, backbone.classifier(attrgetter(head)(backbone)(pooled)))
     with pytest.raises(ValueError, match="num_classes > 0"):
         training_outputs(build_model(name).backbone, x)
 

@@ -13,37 +13,9 @@ import torch
 from torch import nn
 
 from .backbone import ReIDBackbone
+from .resnet import RESNET50_BLOCKS, RESNET50_DIM, resnet50_stages
 
-RESNET50_BLOCKS = (3, 4, 6, 3)
 AGW_NON_LOCAL_COUNTS = (0, 2, 3, 0)  # non-local blocks after the last blocks of each stage
-
-
-class Bottleneck(nn.Module):
-    """ResNet bottleneck (1x1, 3x3 carrying the stride, 1x1 expanding 4x) with residual."""
-
-    expansion = 4
-
-    def __init__(self, c_in: int, width: int, stride: int = 1):
-        super().__init__()
-        c_out = width * self.expansion
-        self.conv1 = nn.Conv2d(c_in, width, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.Conv2d(width, c_out, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(c_out)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = None
-        if stride != 1 or c_in != c_out:
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False),
-                                            nn.BatchNorm2d(c_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        identity = self.downsample(x) if self.downsample is not None else x
-        return self.relu(out + identity)
 
 
 class NonLocalBlock(nn.Module):
@@ -99,21 +71,14 @@ class ResNet50NL(nn.Module):
                 not 0 <= n <= b for n, b in zip(non_local_counts, RESNET50_BLOCKS)):
             raise ValueError(f"non_local_counts must give 4 counts, each between 0 and the stage's "
                              f"block count {RESNET50_BLOCKS}, got {non_local_counts!r}")
-        if last_stride not in (1, 2):
-            raise ValueError(f"last_stride must be 1 or 2, got {last_stride!r}")
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        c_in = 64
-        strides = (1, 2, 2, last_stride)
-        for i, (blocks, stride, nl_count) in enumerate(zip(RESNET50_BLOCKS, strides, non_local_counts)):
-            width = 64 * 2 ** i
-            stage = [Bottleneck(c_in, width, stride)]
-            c_in = width * Bottleneck.expansion
-            stage += [Bottleneck(c_in, width) for _ in range(blocks - 1)]
-            setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
-            setattr(self, f"NL_{i + 1}", nn.ModuleList(NonLocalBlock(c_in) for _ in range(nl_count)))
-        self.out_channels = c_in
+        self.layer1, self.layer2, self.layer3, self.layer4 = resnet50_stages(last_stride)
+        for i, nl_count in enumerate(non_local_counts):
+            channels = 256 * 2 ** i
+            setattr(self, f"NL_{i + 1}", nn.ModuleList(NonLocalBlock(channels) for _ in range(nl_count)))
+        self.out_channels = RESNET50_DIM
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.bn1(self.conv1(x)))

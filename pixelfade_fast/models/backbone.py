@@ -1,4 +1,4 @@
-"""The interface every backbone of the model zoo implements."""
+"""The interface every backbone of the model zoo implements, and the initialisation most of them share."""
 
 from __future__ import annotations
 
@@ -25,9 +25,29 @@ class ReIDBackbone(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x, self.default_feature_layer)
 
+    def construction_options(self) -> dict[str, object]:
+        """Constructor options the state dict's keys and shapes do not reveal (save_safetensors records them)."""
+        return {}
+
     def check_feature_layer(self, layer: str) -> None:
         if layer not in self.feature_dims:
             raise ValueError(
                 f"feature_layer={layer!r} is not a layer of {type(self).__name__}; "
                 f"choose one of {sorted(self.feature_dims)}"
             )
+
+
+def kaiming_init(module: nn.Module) -> None:
+    """He-normal convolutions (fan_out), unit-scale zero-shift norms, N(0, 0.01) linear layers."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.InstanceNorm2d)) and m.affine:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)

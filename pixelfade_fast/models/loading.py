@@ -17,6 +17,7 @@ from .wrapper import ReIDModel
 
 log = logging.getLogger(__name__)
 
+BACKBONE_OPTIONS_KEY = "backbone_options"  # safetensors metadata: JSON of ReIDBackbone.construction_options()
 CLASSIFIER_PREFIX = "classifier."  # identity logits: training only, never used for features
 _LIST_LIMIT = 10
 
@@ -43,7 +44,9 @@ def _numpy_scalar_globals() -> list:
             (scalar, "numpy._core.multiarray.scalar"), *dtype_classes]
 
 
-def _read_file(path: str, allow_pickle: bool) -> object:
+def read_checkpoint(path: str, allow_pickle: bool = False) -> object:
+    """The object stored in a torch checkpoint (weights_only unless allow_pickle) or a .safetensors file
+    (a dict of tensors); ValueError, saying why, for a file that is neither."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path!r}")
     if path.endswith(".safetensors"):
@@ -72,7 +75,8 @@ def _read_file(path: str, allow_pickle: bool) -> object:
         except (ImportError, AttributeError) as load_err:
             raise ValueError(f"{path!r} pickles objects whose code is not importable here ({load_err}); "
                              f"re-save its state_dict() where that code is available") from load_err
-    except (RuntimeError, EOFError, UnicodeDecodeError) as err:
+    except (RuntimeError, EOFError, UnicodeDecodeError, IndexError, KeyError, ValueError) as err:
+        # what the unpickler raises on bytes that are not a pickle varies with their content
         raise ValueError(f"could not read {path!r} as a torch checkpoint: {err}") from err
 
 
@@ -91,7 +95,8 @@ def _unwrap_checkpoint(obj: object) -> Mapping[str, object]:
     return obj
 
 
-def _as_state_dict(obj: object) -> dict[str, torch.Tensor]:
+def state_dict_of(obj: object) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint object under their model key names (see load_weights)."""
     raw = _unwrap_checkpoint(obj)
     not_tensors = [k for k, v in raw.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
@@ -109,6 +114,32 @@ def _listing(title: str, keys: list[str]) -> str:
     shown = ", ".join(keys[:_LIST_LIMIT])
     more = f", ... ({len(keys) - _LIST_LIMIT} more)" if len(keys) > _LIST_LIMIT else ""
     return f"{title} ({len(keys)}): {shown}{more}"
+
+
+def _compare(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]
+             ) -> tuple[list[str], dict[str, torch.Tensor], list[str]]:
+    """(classifier keys to drop, the other entries, listings of missing / unexpected / mis-shaped keys).
+
+    Classifier keys without a slot of their shape, missing classifier keys and missing BatchNorm
+    num_batches_tracked counters (old checkpoints) are no problem."""
+    dropped = [k for k in state if k.startswith(CLASSIFIER_PREFIX)
+               and (k not in expected or expected[k].shape != state[k].shape)]
+    usable = {k: v for k, v in state.items() if k not in dropped}
+    unexpected = [k for k in usable if k not in expected]
+    mismatched = [f"{k} (checkpoint {tuple(v.shape)}, model {tuple(expected[k].shape)})"
+                  for k, v in usable.items() if k in expected and expected[k].shape != v.shape]
+    missing = [k for k in expected if k not in usable and not k.endswith("num_batches_tracked")
+               and not k.startswith(CLASSIFIER_PREFIX)]
+    problems = [_listing(t, keys) for t, keys in (("missing keys", missing), ("unexpected keys", unexpected),
+                                                  ("shape mismatches", mismatched)) if keys]
+    return dropped, usable, problems
+
+
+def fit_problems(model: nn.Module, state: Mapping[str, torch.Tensor]) -> list[str]:
+    """What keeps ``state`` (zoo key names) from loading strictly into ``model`` (a ReIDModel: its
+    backbone), as listings of missing / unexpected / mis-shaped keys; [] when it fits."""
+    target = model.backbone if isinstance(model, ReIDModel) else model
+    return _compare(target.state_dict(), state)[2]
 
 
 def load_weights(model: nn.Module, source: str | os.PathLike | Mapping[str, object], strict: bool = True,
@@ -129,24 +160,14 @@ def load_weights(model: nn.Module, source: str | os.PathLike | Mapping[str, obje
     """
     target = model.backbone if isinstance(model, ReIDModel) else model
     if isinstance(source, (str, os.PathLike)):
-        state = _as_state_dict(_read_file(os.fspath(source), allow_pickle))
+        state = state_dict_of(read_checkpoint(os.fspath(source), allow_pickle))
     elif isinstance(source, Mapping):
-        state = _as_state_dict(source)
+        state = state_dict_of(source)
     else:
         raise TypeError(f"source must be a file path or a state dict, got {type(source).__name__}")
 
     expected = target.state_dict()
-    dropped = [k for k in state if k.startswith(CLASSIFIER_PREFIX)
-               and (k not in expected or expected[k].shape != state[k].shape)]
-    usable = {k: v for k, v in state.items() if k not in dropped}
-    unexpected = [k for k in usable if k not in expected]
-    mismatched = [f"{k} (checkpoint {tuple(v.shape)}, model {tuple(expected[k].shape)})"
-                  for k, v in usable.items() if k in expected and expected[k].shape != v.shape]
-    missing = [k for k in expected if k not in usable and not k.endswith("num_batches_tracked")
-               and not k.startswith(CLASSIFIER_PREFIX)]
-
-    problems = [_listing(t, keys) for t, keys in (("missing keys", missing), ("unexpected keys", unexpected),
-                                                  ("shape mismatches", mismatched)) if keys]
+    dropped, usable, problems = _compare(expected, state)
     if problems and strict:
         raise ValueError(
             f"weights do not fit {type(target).__name__}: " + "; ".join(problems) +
@@ -170,7 +191,8 @@ def save_safetensors(model: nn.Module, path: str | os.PathLike,
     """Write the weights of ``model`` (a ReIDModel: of its backbone) to a .safetensors file.
 
     ``metadata`` (str -> str) is stored in the header; for a ReIDModel its model_id,
-    input_size, mean, std and feature_layer are added (as JSON) unless given.
+    input_size, mean, std, feature_layer and the backbone's construction_options() are added
+    (as JSON) unless given.
     """
     meta = dict(metadata or {})
     bad = {k: type(v).__name__ for k, v in meta.items() if not (isinstance(k, str) and isinstance(v, str))}
@@ -184,19 +206,30 @@ def save_safetensors(model: nn.Module, path: str | os.PathLike,
         meta.setdefault("mean", json.dumps(model.mean.view(3).tolist()))
         meta.setdefault("std", json.dumps(model.std.view(3).tolist()))
         meta.setdefault("feature_layer", model.feature_layer)
+        options = model.backbone.construction_options()
+        if options:
+            meta.setdefault(BACKBONE_OPTIONS_KEY, json.dumps(options))
     from safetensors.torch import save_file
     tensors = {k: v.detach().contiguous() for k, v in target.state_dict().items()}
     save_file(tensors, os.fspath(path), metadata=meta)
+
+
+def safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The str -> str header metadata of a .safetensors file ({} if it has none)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(os.fspath(path), "pt") as handle:
+            return dict(handle.metadata() or {})
+    except SafetensorError as err:
+        raise ValueError(f"could not read {os.fspath(path)!r} as a safetensors file: {err}") from err
 
 
 def saved_input_size(path: str | os.PathLike) -> tuple[int, int] | None:
     """The input size (H, W) recorded in a .safetensors file by save_safetensors, or None if absent."""
     if not os.fspath(path).endswith(".safetensors"):
         return None
-    from safetensors import safe_open
-
-    with safe_open(os.fspath(path), "pt") as handle:
-        recorded = (handle.metadata() or {}).get("input_size")
+    recorded = safetensors_metadata(path).get("input_size")
     if recorded is None:
         return None
     height, width = json.loads(recorded)

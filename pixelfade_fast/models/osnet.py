@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import ReIDBackbone
+from .backbone import ReIDBackbone, kaiming_init
 
 # Channels of (stem, stage 2, stage 3, stage 4) for each width multiplier (paper Sec. 3.3).
 OSNET_CHANNELS: dict[str, tuple[int, int, int, int]] = {
@@ -137,20 +137,7 @@ class OSNet(ReIDBackbone):
                                 nn.ReLU(inplace=True))
         self.classifier = nn.Linear(feature_dim, num_classes) if num_classes > 0 else None
         self.feature_dims = {"fc": feature_dim, "pool": c3}
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.InstanceNorm2d)) and m.affine:
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        kaiming_init(self)
 
     def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.conv1(x))

@@ -1,19 +1,23 @@
 """Where the two training losses attach to each backbone of the zoo.
 
 As in the "bag of tricks" baseline (Luo et al., 2019), the triplet loss acts on the pooled feature and
-the identity classifier reads the embedding computed from it (OSNet/TinyCNN: the fc layer; AGW: the
-BNNeck). With the triplet loss on OSNet's fc output (after its ReLU) instead, training from scratch
+the identity classifier reads the embedding computed from it (OSNet/OSNet-AIN/TinyCNN: the fc layer;
+AGW and fast-reid's BoT: the BNNeck). With the triplet loss on OSNet's fc output (after its ReLU) instead, training from scratch
 collapses: the embedding goes to zero, every distance is 0 and the triplet loss sits at its margin.
 """
 from __future__ import annotations
 
+from operator import attrgetter
+
 import torch
 
-from ..models import AGW, OSNet, ReIDBackbone, TinyCNN
+from ..models import AGW, FastReIDBoT, OSNet, OSNetAIN, ReIDBackbone, TinyCNN
 
-# backbone type -> (feature layer of the triplet loss, module mapping that feature to the classifier input)
-TRAINING_HEADS: dict[type, tuple[str, str]] = {OSNet: ("pool", "fc"), TinyCNN: ("pool", "fc"),
-                                               AGW: ("gem", "bottleneck")}
+# backbone type -> (feature layer of the triplet loss, module (dotted attribute path) mapping that feature
+# to the classifier input)
+TRAINING_HEADS: dict[type, tuple[str, str]] = {OSNet: ("pool", "fc"), OSNetAIN: ("pool", "fc"),
+                                               TinyCNN: ("pool", "fc"), AGW: ("gem", "bottleneck"),
+                                               FastReIDBoT: ("pool", "heads.bottleneck")}
 
 
 def training_outputs(backbone: ReIDBackbone, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,6 +30,6 @@ def training_outputs(backbone: ReIDBackbone, x: torch.Tensor) -> tuple[torch.Ten
     for kind, (layer, head) in TRAINING_HEADS.items():
         if isinstance(backbone, kind):
             pooled = backbone.features(x, layer)
-            return pooled, backbone.classifier(getattr(backbone, head)(pooled))
+            return pooled, backbone.classifier(attrgetter(head)(backbone)(pooled))
     features = backbone.features(x, backbone.default_feature_layer)
     return features, backbone.classifier(features)
