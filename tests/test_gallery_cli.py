@@ -350,3 +350,20 @@ def test_an_onnx_export_is_a_model(gallery, tmp_path):
     # --weights FILE.onnx is the same model
     assert run_cli(root, tmp_path / "out2", "--model", "tiny_cnn", "--weights", onnx_file) == 1
     assert read_run_record(tmp_path / "out2").model_digest == record.model_digest
+
+
+def test_a_torchreid_checkpoint_is_a_model(gallery, tmp_path):
+    import torch
+
+    from pixelfade_fast.models import build_model
+
+    root, _, _ = gallery
+    model = build_model("tiny_cnn", seed=3, input_size=SIZE)
+    checkpoint = tmp_path / "model.pth.tar"
+    state = {f"module.{k}": v for k, v in model.backbone.state_dict().items()}
+    torch.save({"state_dict": state, "epoch": 60, "rank1": 0.5}, checkpoint)
+    out = tmp_path / "out"
+    assert run_cli(root, out, "--model", f"tiny_cnn:{checkpoint}", "--mean", "0.5", "0.5", "0.5") == 1
+    record = read_run_record(out)
+    assert record.model_id == "tiny_cnn:model.pth.tar" and record.mean == [0.5, 0.5, 0.5]
+    assert record.std == [0.229, 0.224, 0.225]  # torchreid's default (ImageNet) when neither flag nor file says

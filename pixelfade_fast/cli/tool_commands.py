@@ -27,13 +27,13 @@ def cmd_backends(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from ..models.registry import MODEL_NAMES
-    from ..models.spec import BUNDLED
+    from ..models.registry import MODEL_INFO
 
-    print("zoo names for --model NAME:CHECKPOINT (and NAME alone where weights are bundled):")
-    for name in MODEL_NAMES:
-        print(f"  {name:18s}{' (bundled weights)' if name in BUNDLED else ''}")
-    print("also: --model FILE.onnx, --model package.module:callable")
+    print("--model NAME:CHECKPOINT loads a local checkpoint into one of these (NAME alone: bundled weights):")
+    for name, info in MODEL_INFO.items():
+        bundled = f"; bundled: {info.bundled_weights}" if info.bundled_weights else ""
+        print(f"  {name:22s} {info.description} [{info.toolkit} checkpoints{bundled}]")
+    print("also --model FILE.onnx (an ONNX export) and --model package.module:callable (returns an nn.Module)")
     return 0
 
 

@@ -12,10 +12,7 @@ callable's module), else torchreid's defaults (256x128, ImageNet mean/std).
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -23,52 +20,37 @@ from torch import nn
 
 from ..errors import UserError
 from .extractor import FeatureExtractor
-from .registry import MODEL_NAMES, build_model
+from .registry import MODEL_INFO, MODEL_NAMES, canonical_name
 from .wrapper import IMAGENET_MEAN, IMAGENET_STD
 
 DEFAULT_INPUT_SIZE = (256, 128)
-BUNDLED = {"osnet_x0_25": Path(__file__).resolve().parent.parent / "assets" / "osnet_x0_25_synthped.safetensors"}
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+BUNDLED = {name: ASSETS / info.bundled_weights for name, info in MODEL_INFO.items() if info.bundled_weights}
 _CALLABLE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """What a model file says about its input (each None when it says nothing)."""
-
-    input_size: tuple[int, int] | None = None
-    mean: tuple[float, float, float] | None = None
-    std: tuple[float, float, float] | None = None
 
 
 def _pick(flag, recorded, default):
     return tuple(flag) if flag is not None else (tuple(recorded) if recorded is not None else tuple(default))
 
 
-def _safetensors_preprocessing(path: Path) -> Preprocessing:
-    from safetensors import safe_open
-
-    with safe_open(os.fspath(path), "pt") as handle:
-        meta = handle.metadata() or {}
-    read = {key: json.loads(meta[key]) for key in ("input_size", "mean", "std") if key in meta}
-    return Preprocessing(*(tuple(read[k]) if k in read else None for k in ("input_size", "mean", "std")))
-
-
 def _zoo(name: str, checkpoint: Path | None, input_size, mean, std, allow_pickle: bool) -> nn.Module:
-    path = checkpoint if checkpoint is not None else BUNDLED.get(name)
+    from .checkpoints import load_checkpoint_model
+
+    path = checkpoint if checkpoint is not None else BUNDLED.get(canonical_name(name))
     if path is None:
         raise UserError(f"--model {name}: there are no bundled weights for {name} (only for "
                         f"{', '.join(BUNDLED)}); give your checkpoint as --model {name}:CHECKPOINT")
     if not path.is_file():
         raise UserError(f"weights file {path} not found")
-    recorded = _safetensors_preprocessing(path) if path.suffix == ".safetensors" else Preprocessing()
-    size = _pick(input_size, recorded.input_size, DEFAULT_INPUT_SIZE)
     try:
-        model = build_model(name, pretrained_path=path, input_size=(int(size[0]), int(size[1])),
-                            mean=_pick(mean, recorded.mean, IMAGENET_MEAN), std=_pick(std, recorded.std, IMAGENET_STD),
-                            model_id=f"{name}:{path.name}", allow_pickle=allow_pickle)
+        return load_checkpoint_model(name, path, input_size=_size_or_none(input_size), mean=mean, std=std,
+                                     allow_pickle=allow_pickle).model
     except (ValueError, FileNotFoundError) as error:
         raise UserError(f"--model {name}:{path}: {error}") from None
-    return model
+
+
+def _size_or_none(size) -> tuple[int, int] | None:
+    return None if size is None else (int(size[0]), int(size[1]))
 
 
 def _onnx(path: Path, input_size, mean, std) -> nn.Module:
@@ -113,6 +95,14 @@ def _callable(spec: str, input_size, mean, std) -> nn.Module:
                             std=_pick(std, to_list(net_std), IMAGENET_STD), model_id=f"callable:{spec}")
 
 
+def _is_alias(name: str) -> bool:
+    try:
+        canonical_name(name)
+    except ValueError:
+        return False
+    return True
+
+
 def load_model_spec(spec: str, *, weights: str | None = None, input_size: Sequence[int] | None = None,
                     mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                     allow_pickle: bool = False) -> nn.Module:
@@ -128,7 +118,7 @@ def load_model_spec(spec: str, *, weights: str | None = None, input_size: Sequen
     if spec.lower().endswith(".onnx"):
         return _onnx(Path(spec), input_size, mean, std)
     name, sep, rest = spec.partition(":")
-    if name in MODEL_NAMES:
+    if name in MODEL_NAMES or _is_alias(name):
         return _zoo(name, Path(rest) if sep else None, input_size, mean, std, allow_pickle)
     if _CALLABLE.match(spec):
         return _callable(spec, input_size, mean, std)
