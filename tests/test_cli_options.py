@@ -7,7 +7,7 @@ import pytest
 from pixelfade_fast import FadeConfig, cli
 from pixelfade_fast.cli import options as cli_options
 
-SUBCOMMANDS = ["protect", "merge", "seed", "evaluate", "synthped", "backends", "models"]
+SUBCOMMANDS = ["protect", "merge", "refine", "seed", "evaluate", "synthped", "backends", "models"]
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

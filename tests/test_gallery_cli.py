@@ -367,3 +367,44 @@ def test_a_torchreid_checkpoint_is_a_model(gallery, tmp_path):
     record = read_run_record(out)
     assert record.model_id == "tiny_cnn:model.pth.tar" and record.mean == [0.5, 0.5, 0.5]
     assert record.std == [0.229, 0.224, 0.225]  # torchreid's default (ImageNet) when neither flag nor file says
+
+
+def test_refine_gives_the_missed_images_more_steps(gallery, tmp_path, capsys):
+    root, weights, seed_file = gallery
+    out = tmp_path / "out"
+    # a tight ε and no finish steps: most images miss it
+    run_cli(root, out, *model_args(weights), "--seed-file", seed_file, "--epsilon", "0.00002", "--finish-steps", "0")
+    before = {e.path: e for e in Manifest(out / "manifest.jsonl").read()}
+    missed = [p for p, e in before.items() if e.status == "protected" and not e.met_epsilon]
+    assert missed, "the test needs images that missed ε"
+    untouched = {p: (out / e.output).read_bytes() for p, e in before.items() if e.status == "protected"
+                 and e.met_epsilon}
+    capsys.readouterr()
+    assert cli.main(["refine", str(root), str(out), *model_args(weights), "--steps", "40", "--device", "cpu",
+                     "--backend", "reference", "--input-size", *map(str, SIZE)]) == 0
+    assert "refined" in capsys.readouterr().out
+    after = {e.path: e for e in Manifest(out / "manifest.jsonl").read()}
+    assert set(after) == set(before)
+    for path in missed:
+        assert after[path].final_loss <= before[path].final_loss
+    improved = [p for p in missed if after[p].final_loss < before[p].final_loss]
+    assert improved and all(after[p].refine_steps == 40 for p in improved)
+    assert sum(after[p].met_epsilon for p in missed) > 0
+    assert all((out / before[p].output).read_bytes() == data for p, data in untouched.items())
+    # the loss in the manifest is the loss of the PNG on disk
+    from pixelfade_fast.data import load_image
+    from pixelfade_fast.engine import per_image_loss
+    from pixelfade_fast.models import build_model
+
+    model = build_model("tiny_cnn", pretrained_path=weights, input_size=SIZE)
+    path = improved[0]
+    with __import__("torch").no_grad():
+        pixels = load_image(out / after[path].output).unsqueeze(0)
+        original = load_image(root / path, SIZE).unsqueeze(0)
+        loss = per_image_loss(model(model.normalize(pixels)), model(model.normalize(original)))
+    assert abs(float(loss) - after[path].final_loss) < 1e-4
+    # another model is refused
+    other = tiny_weights(tmp_path / "other.safetensors", seed=5)
+    assert cli.main(["refine", str(root), str(out), *model_args(other), "--device", "cpu",
+                     "--input-size", *map(str, SIZE)]) == 2
+    assert "needs the run's model" in capsys.readouterr().err

@@ -61,6 +61,17 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refine(args: argparse.Namespace) -> int:
+    from ..gallery import refine_missed
+
+    device = resolve_device(args.device)
+    model = load_model_from_args(args, device)
+    report = refine_missed(model, Path(args.input), Path(args.output), steps=args.steps, batch_size=args.batch_size,
+                           backend=args.backend, acceleration=acceleration_from_args(args), log=_log)
+    print(report.summary())
+    return 0
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
     from ..gallery import create_seed_file
 
@@ -104,6 +115,22 @@ def add_gallery_commands(commands) -> None:
                                 help="join the per-rank manifests of a torchrun run (checking every line)")
     merge.add_argument("output", metavar="OUT")
     merge.set_defaults(func=cmd_merge)
+
+    refine = commands.add_parser(
+        "refine", formatter_class=HelpFormatter, help="more CO-only steps for the images of a run that missed ε",
+        description="Continue every image that OUT's manifest lists as above epsilon from its protected PNG with "
+                    "CO-only steps (no replacement, so no seed), replacing the PNG and its manifest line where the "
+                    "loss fell. Needs the run's model (checked against OUT/run.json).")
+    refine.add_argument("input", metavar="IN", help="the run's input folder (the originals define the targets)")
+    refine.add_argument("output", metavar="OUT", help="the run's output folder")
+    add_model_arguments(refine)
+    refine.add_argument("--steps", type=positive_int, default=100, help="CO-only steps at most per image")
+    refine.add_argument("--batch-size", type=positive_int, help="images per batch (default: the run's)")
+    add_device_argument(refine)
+    refine.add_argument("--backend", default="auto", choices=["auto", "reference", "triton", "cpp"],
+                        help="fade-step implementation")
+    add_acceleration_arguments(refine)
+    refine.set_defaults(func=cmd_refine)
 
     seed = commands.add_parser("seed", formatter_class=HelpFormatter,
                                help="create a seed file with a fresh secret (mode 0600) for --seed-file")

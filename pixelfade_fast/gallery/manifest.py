@@ -29,6 +29,7 @@ class ManifestEntry:
     reason: str | None  # why a failed input failed
     config_hash: str
     model_id: str
+    refine_steps: int = 0  # CO-only steps added by `pixelfade refine` after the run
 
     def to_line(self) -> str:
         return json.dumps(asdict(self), sort_keys=True) + "\n"
@@ -36,7 +37,7 @@ class ManifestEntry:
 
 _TYPES = {"path": (str,), "output": (str, type(None)), "uid": (int,), "batch": (int,), "status": (str,),
           "final_loss": (float, int, type(None)), "met_epsilon": (bool, type(None)), "reason": (str, type(None)),
-          "config_hash": (str,), "model_id": (str,)}
+          "config_hash": (str,), "model_id": (str,), "refine_steps": (int,)}
 
 
 def _relative_posix(value: str) -> bool:
@@ -69,8 +70,8 @@ def parse_entry(line: str, where: str) -> ManifestEntry:
         raise GalleryError(f"{where}: a protected entry needs a relative output path, final_loss and met_epsilon")
     if not protected and data["reason"] is None:
         raise GalleryError(f"{where}: a failed entry needs a reason")
-    if data["uid"] < 0 or data["batch"] < 0:
-        raise GalleryError(f"{where}: uid and batch must be non-negative")
+    if data["uid"] < 0 or data["batch"] < 0 or data["refine_steps"] < 0:
+        raise GalleryError(f"{where}: uid, batch and refine_steps must be non-negative")
     return ManifestEntry(**data)
 
 
