@@ -202,3 +202,16 @@ def test_bf16_autocast_keeps_the_final_check_in_fp32(model, images):
         again = engine.per_image_loss(model((result.images - mean) / std), model((images[:2] - mean) / std))
     torch.testing.assert_close(result.final_loss, again, rtol=1e-4, atol=1e-6)  # measured in fp32, not bf16
     assert result.timings["acceleration"]["amp"] is True
+
+
+def test_any_feature_network_through_feature_extractor(model, images):
+    """The docs' example: a bare network wrapped with its input space protects like the model that has one."""
+    from pixelfade_fast.models import FeatureExtractor
+
+    config = pf.FadeConfig(steps=6, init_steps=2, final_steps=2, finish_steps=2)
+    wrapped = FeatureExtractor(model, input_size=(64, 32), mean=model.mean, std=model.std, model_id="mine")
+    direct = pf.protect(model, images[:2], config, seed=4, backend="reference")
+    through = pf.protect(wrapped, images[:2], config, seed=4, backend="reference")
+    assert torch.equal(direct.images, through.images)
+    with pytest.raises(ValueError, match="expects 32x16"):
+        pf.protect(FeatureExtractor(model, input_size=(32, 16)), images[:2])

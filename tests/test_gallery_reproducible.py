@@ -1,5 +1,6 @@
-"""The same gallery, three ways, byte for byte: one process; one killed with SIGKILL mid-batch and resumed; two
-torchrun ranks. Plus Ctrl-C: exit 130, a line saying how to resume, and the resumed run equal to the others."""
+"""The same gallery, several ways, byte for byte: one process; one killed with SIGKILL mid-batch and resumed; two
+torchrun ranks; one I/O thread. Plus Ctrl-C and SIGTERM: exit 130, a line saying how to resume, and the resumed
+run equal to the others."""
 import signal
 import subprocess
 import sys
@@ -69,16 +70,26 @@ def test_sigkill_mid_batch_then_resume_gives_the_same_bytes(setup):
     assert sorted(paths) == sorted(NAMES)  # each input exactly once
 
 
-def test_ctrl_c_exits_130_with_a_resume_hint(setup):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C, and what torchrun sends its workers
+def test_an_interrupt_exits_130_with_a_resume_hint(setup, stop):
     base, root, weights, seed_file, single = setup
-    out = base / "interrupted"
+    out = base / f"interrupted_{stop.name}"
     process = _start(root, out, weights, seed_file)
     _wait_for_lines(out, 3, process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "--resume" in err and "Traceback" not in err
     result = run_subprocess(root, out, "--model", f"tiny_cnn:{weights}", "--seed-file", seed_file, "--resume", *ARGS)
+    assert result.returncode == 0, result.stderr
+    assert output_bytes(out) == single
+
+
+def test_io_workers_do_not_change_the_bytes(setup):
+    base, root, weights, seed_file, single = setup
+    out = base / "one_worker"
+    result = run_subprocess(root, out, "--model", f"tiny_cnn:{weights}", "--seed-file", seed_file, *ARGS,
+                            "--io-workers", "1")
     assert result.returncode == 0, result.stderr
     assert output_bytes(out) == single
 
