@@ -7,8 +7,6 @@ the next batch is protected. So the device never waits for PIL, and a manifest l
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ import torch
 from PIL import Image
 
 from ..data.images import load_image
+from .atomic import write_atomic
 
 
 @dataclass
@@ -27,13 +26,6 @@ class LoadedImage:
     name: str
     pixels: torch.Tensor | None  # [3, H, W] float32 in [0, 1], None when it could not be read
     error: str | None
-
-
-def current_umask() -> int:
-    """The process's umask (read once, before any thread starts: os.umask is process-wide)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 class ImageReader:
@@ -64,19 +56,8 @@ class ImageReader:
 
 
 def write_png_atomic(array: np.ndarray, path: Path, mode: int) -> None:
-    """Writes an [H, W, 3] uint8 array as a PNG through a temporary file and a rename, with file mode ``mode``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(handle, mode)  # mkstemp creates 0600; outputs follow the umask like any other file
-        with os.fdopen(handle, "wb") as stream:
-            Image.fromarray(array).save(stream, format="PNG")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """Writes an [H, W, 3] uint8 array as a PNG, atomically, with file mode ``mode``."""
+    write_atomic(path, lambda stream: Image.fromarray(array).save(stream, format="PNG"), mode)
 
 
 def to_uint8_images(pixels: torch.Tensor) -> np.ndarray:

@@ -12,6 +12,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
+from .atomic import default_file_mode, write_atomic
 from .errors import GalleryError
 
 STATUSES = ("protected", "failed")
@@ -114,10 +115,7 @@ class Manifest:
 
 
 def write_manifest(path: Path, entries: list[ManifestEntry]) -> None:
-    """A whole manifest, atomically (used by merge)."""
-    temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "w") as stream:
-        stream.write("".join(entry.to_line() for entry in sorted(entries, key=lambda e: e.path)))
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temp, path)
+    """A whole manifest, atomically (merge and refine), keeping the file's permissions."""
+    text = "".join(entry.to_line() for entry in sorted(entries, key=lambda e: e.path))
+    mode = os.stat(path).st_mode & 0o777 if Path(path).exists() else default_file_mode()
+    write_atomic(path, lambda stream: stream.write(text.encode()), mode)

@@ -20,8 +20,9 @@ from ..config import FadeConfig
 from ..data.images import load_image
 from ..engine import Acceleration, Protector
 from ..models.digest import state_digest
+from .atomic import default_file_mode
 from .errors import GalleryError
-from .image_io import current_umask, to_uint8_images, write_png_atomic
+from .image_io import to_uint8_images, write_png_atomic
 from .inputs import check_folders
 from .manifest import Manifest, write_manifest
 from .run import _normalisation_lists
@@ -74,7 +75,7 @@ def refine_missed(model: nn.Module, in_dir: Path, out_dir: Path, *, steps: int, 
         return report
     config = refine_config(record.config, steps)
     size = tuple(record.input_size)
-    file_mode = 0o666 & ~current_umask()
+    file_mode = default_file_mode()
     batch_size = batch_size or record.batch_size
     start = time.perf_counter()
     with Protector(model, config, backend=backend, acceleration=acceleration) as protector:

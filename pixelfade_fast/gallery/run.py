@@ -24,8 +24,9 @@ from ..engine import Acceleration, Protector
 from ..models.digest import state_digest
 from ..progress import ProgressBar
 from ..reference.rng import derive_keys
+from .atomic import default_file_mode
 from .errors import GalleryError
-from .image_io import ImageReader, LoadedImage, PngWriter, current_umask, to_uint8_images
+from .image_io import ImageReader, LoadedImage, PngWriter, to_uint8_images
 from .inputs import InputListing, check_folders, check_output_names, find_inputs, image_uid
 from .manifest import Manifest, ManifestEntry
 from .plan import Batch, Shard, batch_plan, inputs_digest
@@ -231,7 +232,7 @@ def _protect_batches(model: nn.Module, plan: _Plan, todo: list[Batch], seed: int
                      manifest: Manifest, report: GalleryReport, total: int, log: Log) -> None:
     config = settings.config
     record = plan.record
-    file_mode = 0o666 & ~current_umask()
+    file_mode = default_file_mode()
     show = settings.progress if settings.progress is not None else sys.stderr.isatty()
     bar = ProgressBar(total, "protect") if show and total else None
     start = time.perf_counter()

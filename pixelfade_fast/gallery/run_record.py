@@ -9,10 +9,10 @@ rank), so every torchrun rank writes the same bytes.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .atomic import default_file_mode, write_atomic
 from .errors import GalleryError
 
 RUN_RECORD = "run.json"
@@ -71,10 +71,8 @@ def read_run_record(out_dir: Path) -> RunRecord | None:
 
 
 def write_run_record(out_dir: Path, record: RunRecord) -> None:
-    path = Path(out_dir) / RUN_RECORD
-    temp = path.with_name(f".{RUN_RECORD}.{os.getpid()}.tmp")
-    temp.write_text(record.to_json())
-    os.replace(temp, path)
+    text = record.to_json()
+    write_atomic(Path(out_dir) / RUN_RECORD, lambda stream: stream.write(text.encode()), default_file_mode())
 
 
 def check_resume(old: RunRecord, new: RunRecord) -> None:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import write_atomic
 from .errors import GalleryError
 
 SEED_BITS = 64
@@ -69,17 +69,7 @@ def _parse(text: str, path: Path) -> tuple[int, str | None]:
 
 def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
     """Write ``text`` to ``path`` atomically with the given mode (the secret never exists with a wider one)."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(handle, mode)
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda stream: stream.write(text.encode()), mode)
 
 
 def create_seed_file(path: Path) -> SeedFile:
