@@ -408,3 +408,28 @@ def test_refine_gives_the_missed_images_more_steps(gallery, tmp_path, capsys):
     assert cli.main(["refine", str(root), str(out), *model_args(other), "--device", "cpu",
                      "--input-size", *map(str, SIZE)]) == 2
     assert "needs the run's model" in capsys.readouterr().err
+
+
+def test_a_failed_write_is_an_error_message_and_nothing_is_lost(gallery, tmp_path, capsys, monkeypatch):
+    from pixelfade_fast.gallery import image_io
+
+    root, weights, seed_file = gallery
+    out = tmp_path / "out"
+    real_write = image_io.write_png_atomic
+    written = []
+
+    def full_disk(array, path, mode):
+        if len(written) == 3:
+            raise OSError(28, "No space left on device")
+        real_write(array, path, mode)
+        written.append(path)
+
+    monkeypatch.setattr(image_io, "write_png_atomic", full_disk)
+    assert run_cli(root, out, *model_args(weights), "--seed-file", seed_file, "--io-workers", "1") == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "--resume" in err and "Traceback" not in err
+    listed = {e.output for e in Manifest(out / "manifest.jsonl").read() if e.status == "protected"}
+    assert listed <= {p.relative_to(out).as_posix() for p in written}  # every listed image is on disk
+    monkeypatch.setattr(image_io, "write_png_atomic", real_write)
+    assert run_cli(root, out, *model_args(weights), "--seed-file", seed_file, "--resume") in (0, 1)
+    assert len(Manifest(out / "manifest.jsonl").read()) == len(NAMES) + 1

@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..data.images import load_image
 from .atomic import write_atomic
+from .errors import GalleryError
 
 
 @dataclass
@@ -90,13 +91,17 @@ class PngWriter:
         self.futures.append(self.pool.submit(self._write, array, relative, tag))
 
     def raise_errors(self, wait: bool = False) -> None:
-        """Re-raise the first failed write (e.g. a full disk); with ``wait``, first wait for every write."""
+        """Raise the first failed write (e.g. a full disk) as a GalleryError; with ``wait``, wait for every write."""
         remaining = []
         for future in self.futures:
-            if wait or future.done():
-                future.result()
-            else:
+            if not (wait or future.done()):
                 remaining.append(future)
+                continue
+            try:
+                future.result()
+            except OSError as error:
+                raise GalleryError(f"cannot write into {self.out_dir}: {error}. Every image written so far is "
+                                   f"listed in the manifest; fix the cause, then run again with --resume") from None
         self.futures = remaining
 
     def close(self) -> None:

@@ -271,7 +271,7 @@ def _run_batch(protector: Protector, batch: Batch, loaded: list[LoadedImage], se
         if item.pixels is None:
             report.failed.append((item.name, item.error))
             writer.record(ManifestEntry(item.name, None, image_uid(item.name), batch.index, "failed", None, None,
-                                            item.error, record.config_hash, record.model_id))
+                                        item.error, record.config_hash, record.model_id))
     if good:
         pixels = torch.stack([item.pixels for item in good]).to(protector.device)
         keys = derive_keys(seed, [image_uid(item.name) for item in good])
