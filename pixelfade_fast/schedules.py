@@ -77,6 +77,12 @@ class Schedule:
         self.closing_beta.copy_(self._beta)
         self.stepped.zero_()
 
+    def adopt(self, parent: Schedule, rows: torch.Tensor, step: int) -> None:
+        """The state of images ``rows`` of ``parent`` at step ``step`` (a compacted batch continuing them)."""
+        self.step.fill_(step)
+        for name in ("mask_cursor", "epsilon", "closing_beta", "previous_loss", "stepped"):
+            getattr(self, name).copy_(getattr(parent, name).index_select(0, rows))
+
     def current_phase(self) -> torch.Tensor:
         """The phase code of the current step, int32 [] (clamped to the last step past the end)."""
         index = self.step.clamp(max=self.phase_table.numel() - 1)

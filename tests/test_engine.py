@@ -187,8 +187,8 @@ def test_one_loop_per_batch_shape_is_reused(model, images):
 
 def test_acceleration_defaults_per_device():
     cpu = engine.Acceleration().resolved(torch.device("cpu"))
-    assert (cpu.fold_batchnorm, cpu.channels_last, cpu.cuda_graph, cpu.amp, cpu.compile) == (True, False, False,
-                                                                                              False, False)
+    assert (cpu.fold_batchnorm, cpu.channels_last, cpu.cuda_graph, cpu.amp, cpu.compile, cpu.compact_every) == (
+        True, False, False, False, False, 10)
     cuda = engine.Acceleration().resolved(torch.device("cuda"))
     assert (cuda.channels_last, cuda.cuda_graph) == (True, True)
 
@@ -215,3 +215,26 @@ def test_any_feature_network_through_feature_extractor(model, images):
     assert torch.equal(direct.images, through.images)
     with pytest.raises(ValueError, match="expects 32x16"):
         pf.protect(FeatureExtractor(model, input_size=(32, 16)), images[:2])
+
+
+def test_the_finish_runs_only_the_images_still_above_epsilon(model, images):
+    """Compaction: images below ε leave the batch every few finish steps, and the result matches the loop that
+    keeps computing them (they no longer change), up to the rounding of another batch size."""
+    config = pf.FadeConfig(steps=10, init_steps=2, final_steps=2, finish_steps=30, epsilon=0.001)  # staggered
+    seen = []
+
+    def observe(record: engine.StepRecord) -> None:
+        seen.append((record.step, record.loss.numel(), None if record.rows is None else record.rows.tolist()))
+
+    compact = pf.protect(model, images, config, seed=9, backend="cpp", batch_size=8, observer=observe,
+                         acceleration=engine.Acceleration(compact_every=3))
+    full = pf.protect(model, images, config, seed=9, backend="cpp", batch_size=8,
+                      acceleration=engine.Acceleration(compact_every=0))
+    sizes = [size for _, size, _ in seen]
+    assert sizes[:config.steps + 3] == [8] * (config.steps + 3)  # compaction starts after 3 finish steps
+    assert min(sizes) < 8 and sizes == sorted(sizes, reverse=True)
+    for step, size, rows in seen:
+        assert rows is None or (len(rows) == size and set(rows) <= set(range(8)))
+    assert torch.equal(compact.met_epsilon, full.met_epsilon)
+    torch.testing.assert_close(compact.final_loss, full.final_loss, rtol=0.05, atol=1e-4)
+    assert (compact.images - full.images).abs().mean() < 2e-3

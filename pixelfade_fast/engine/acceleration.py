@@ -28,6 +28,8 @@ class Acceleration:
     compile: torch.compile of the model's forward (and through AOTAutograd its backward).
     cuda_graph: capture one whole step (forward, backward, schedule, fused step) in a CUDA graph and replay it
         for every step (default: on CUDA); falls back to eager with the reason in the timings.
+    compact_every: every this many finish steps, continue only the images still above ε, in a smaller batch
+        (0: never; the finish phase then computes every image of the batch to the end).
     """
 
     fold_batchnorm: bool | None = None
@@ -35,6 +37,11 @@ class Acceleration:
     amp: bool = False
     compile: bool = False
     cuda_graph: bool | None = None
+    compact_every: int = 10
+
+    def __post_init__(self) -> None:
+        if isinstance(self.compact_every, bool) or not isinstance(self.compact_every, int) or self.compact_every < 0:
+            raise ValueError(f"Acceleration.compact_every must be an integer >= 0, got {self.compact_every!r}")
 
     def resolved(self, device: torch.device) -> Acceleration:
         """The options with every ``None`` replaced by the device's default."""

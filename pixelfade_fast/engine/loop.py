@@ -21,11 +21,14 @@ from .step import BatchConstants, PixelQuantizer, StepFn, check_step
 @dataclass
 class StepRecord:
     """What an observer sees after each step: the step number, the per-image losses measured before the
-    update, and the flags the step ran with (device tensors that the next step overwrites: clone to keep)."""
+    update, and the flags the step ran with (device tensors that the next step overwrites: clone to keep).
+    ``rows``: which images of the batch they are, once the finish phase runs on a compacted batch (None: all,
+    in batch order; compacted batches may repeat a row as padding)."""
 
     step: int
     loss: torch.Tensor
     flags: StepFlags
+    rows: torch.Tensor | None = None
 
 
 Observer = Callable[[StepRecord], None]
@@ -71,6 +74,21 @@ class FadeLoop:
         self.constants.hi.copy_(hi)
         self.constants.mask_ids.copy_(mask_ids)
         self.schedule.reset(epsilon)
+
+    def adopt(self, parent: FadeLoop, rows: torch.Tensor, step: int) -> None:
+        """Continue images ``rows`` of ``parent`` (a loop of the same image shape) from its step ``step``: their
+        images, momentum, targets, constants and schedule state, into this (smaller) loop's buffers."""
+        if self.target is None or self.target.shape[1:] != parent.target.shape[1:]:
+            self.target = torch.empty((self.shape[0],) + tuple(parent.target.shape[1:]), dtype=torch.float32,
+                                      device=self.device)
+        self.xp.copy_(parent.xp.index_select(0, rows))
+        self.mom.copy_(parent.mom.index_select(0, rows))
+        self.target.copy_(parent.target.index_select(0, rows))
+        self.constants.keys.copy_(parent.constants.keys.index_select(0, rows))
+        self.constants.lo.copy_(parent.constants.lo)
+        self.constants.hi.copy_(parent.constants.hi)
+        self.constants.mask_ids.copy_(parent.constants.mask_ids.index_select(0, rows))
+        self.schedule.adopt(parent.schedule, rows, step)
 
     def step(self) -> tuple[torch.Tensor, StepFlags]:
         """One step in place: loss and gradient at xᵖ, the schedule's flags, the fused step (and rounding to the

@@ -18,7 +18,7 @@ from .. import _backend, ops
 from ..config import FadeConfig
 from .acceleration import Acceleration, PreparedModel, prepare_model
 from .checks import check_features
-from .features import frozen, model_device, normalisation
+from .features import frozen, model_device, normalisation, per_image_loss
 from .graph import CapturedStep
 from .loop import FadeLoop, Observer, StepRecord
 from .step import PixelQuantizer, StepFn, fused_step
@@ -129,17 +129,16 @@ class Protector:
                           self.config.epsilon_of(target))
 
     # ------------------------------------------------------------------------------------------ the loop
-    def _new_loop(self, setup: BatchSetup, step: StepFn) -> FadeLoop:
-        return FadeLoop(self.prepared(setup.x).loop_features, self.config, tuple(setup.x.shape), self.device, step,
-                        self.quantizer)
+    def _new_loop(self, shape: tuple, step: StepFn) -> FadeLoop:
+        return FadeLoop(self._prepared.loop_features, self.config, shape, self.device, step, self.quantizer)
 
-    def _cached_loop(self, setup: BatchSetup) -> tuple[FadeLoop, CapturedStep | None]:
-        shape = tuple(setup.x.shape)
+    def _cached_loop(self, shape: tuple, fill: Callable[[FadeLoop], None]) -> tuple[FadeLoop, CapturedStep | None]:
+        """The loop (and captured step) for batches of ``shape``; ``fill`` loads a batch before a capture."""
         if shape not in self._loops:
-            loop = self._new_loop(setup, self._step)
+            loop = self._new_loop(shape, self._step)
             captured = None
             if self.options.cuda_graph:
-                self._load(loop, setup)
+                fill(loop)
                 try:
                     captured = CapturedStep(loop)
                     self.notes[f"cuda_graph {list(shape)}"] = "captured"
@@ -154,23 +153,76 @@ class Protector:
     def _load(loop: FadeLoop, setup: BatchSetup) -> None:
         loop.load(setup.x, setup.target, setup.keys, setup.lo, setup.hi, setup.mask_ids, setup.epsilon)
 
+    def _compacted_loop(self, parent: FadeLoop, keep: torch.Tensor, step: int) -> tuple[FadeLoop, CapturedStep | None]:
+        """A loop continuing rows ``keep`` of ``parent`` from ``step``. On CUDA its batch is the next power of two
+        (padded by repeating the last row kept), so a few captured graphs serve every count; on the CPU it is
+        the count itself and is not kept for later batches."""
+        count = keep.numel()
+        bucket = 1 << (count - 1).bit_length() if self.device.type == "cuda" else count
+        padded = torch.cat([keep, keep[-1:].expand(bucket - count)])
+        shape = (bucket,) + parent.shape[1:]
+        if self.device.type == "cuda":
+            loop, captured = self._cached_loop(shape, lambda fresh: fresh.adopt(parent, padded, step))
+        else:
+            loop, captured = self._new_loop(shape, self._step), None
+        loop.adopt(parent, padded, step)
+        return loop, captured
+
     def run(self, setup: BatchSetup, *, step: StepFn | None = None,
             progress: StepProgress | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Run every step on a set-up batch; returns (protected normalised images, per-image final loss).
 
-        step: a different step function for this batch (the ablations); it runs eagerly on a loop of its own.
+        In the finish phase an image below ε never changes again, so every ``compact_every`` finish steps the
+        images still at work continue in a smaller batch: one host read of the flags between two steps (the
+        steps themselves never read the device), and the result equals the uncompacted loop's up to the
+        rounding of another batch size. step: a different step function for this batch (the ablations); it
+        runs eagerly on a loop of its own, without compaction.
         """
-        loop, captured = (self._new_loop(setup, step), None) if step is not None else self._cached_loop(setup)
+        self.prepared(setup.x)
+        shape = tuple(setup.x.shape)
+        if step is not None:
+            loop, captured = self._new_loop(shape, step), None
+        else:
+            loop, captured = self._cached_loop(shape, lambda fresh: self._load(fresh, setup))
         self._load(loop, setup)
-        total = self.config.total_steps
+        config = self.config
+        every = self.options.compact_every if step is None else 0
+        result = None  # the batch's images once the loop no longer holds them all
+        rows = torch.arange(shape[0], device=self.device)  # the batch row of each of the loop's images
+        real = shape[0]  # the loop's first `real` images are real; the rest pad a CUDA bucket
+        total = config.total_steps
         for t in range(total):
             loss, flags = captured.replay() if captured is not None else loop.step()
             if self.observer is not None:
-                self.observer(StepRecord(t, loss, flags))
+                self.observer(StepRecord(t, loss, flags, None if result is None else rows))
             if progress is not None:
                 progress(t + 1, total)
-        final = loop.final_loss(self.prepared(setup.x).exact_features)
-        return loop.xp.clone(), final.clone()
+            finished = t + 1 - config.steps
+            if not (every and finished > 0 and finished % every == 0 and t + 1 < total):
+                continue
+            keep = torch.nonzero(flags.do_co[:real]).flatten()  # the host read, once per `every` finish steps
+            if keep.numel() == real:
+                continue
+            result = self._write_back(result, loop, rows, real)
+            if keep.numel() == 0:
+                loop = None
+                break
+            loop, captured = self._compacted_loop(loop, keep, t + 1)
+            rows = torch.cat([rows.index_select(0, keep), rows[keep[-1:]].expand(loop.shape[0] - keep.numel())])
+            real = keep.numel()
+        if loop is not None:
+            result = self._write_back(result, loop, rows, real)
+        with torch.no_grad():
+            final = per_image_loss(self._prepared.exact_features(result), setup.target)
+        return result, final
+
+    @staticmethod
+    def _write_back(result: torch.Tensor | None, loop: FadeLoop, rows: torch.Tensor, real: int) -> torch.Tensor:
+        """The batch's images with the loop's real ones copied in at their rows."""
+        if result is None and real == loop.shape[0]:
+            return loop.xp.clone()
+        result.index_copy_(0, rows[:real], loop.xp[:real])
+        return result
 
     def protect_batch(self, pixels: torch.Tensor, keys: torch.Tensor, *,
                       progress: StepProgress | None = None) -> BatchResult:
