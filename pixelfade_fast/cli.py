@@ -116,6 +116,9 @@ READERS = {"market1501": "read_market1501", "synthped": "read_market1501", "cuhk
            "cuhk03": "read_cuhk03", "msmt17": "read_msmt17", "csv": "read_csv_dataset"}
 
 
+REID_METHODS = "pixelfade,pixelfade_released,mosaic,blur,avih"
+
+
 def limit_test_ids(split, max_ids: int | None, seed: int):
     """The split with its query/gallery reduced to ``max_ids`` test identities (seeded choice; distractors kept)."""
     if max_ids is None:
@@ -128,11 +131,15 @@ def limit_test_ids(split, max_ids: int | None, seed: int):
 
 
 def cmd_evaluate(args) -> int:
+    if args.task != "reid":
+        from .evaluation.scenario_command import evaluate_scenario
+
+        return evaluate_scenario(args)
     from . import data
     from .evaluation.report import headline_table, write_report
     from .evaluation.suite import METHODS, SuiteSettings, run_suite
 
-    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    methods = tuple(m.strip() for m in (args.methods or REID_METHODS).split(",") if m.strip())
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise SystemExit(f"error: unknown methods {unknown}; choose from {', '.join(sorted(METHODS))}")
@@ -199,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     merge.set_defaults(func=cmd_merge)
 
     evaluate = commands.add_parser("evaluate", help="privacy and utility of PixelFade and the baselines on a dataset")
+    evaluate.add_argument("--task", choices=("reid", "t2i", "vi"), default="reid",
+                          help="reid: image queries, query and gallery protected (default); t2i: caption queries "
+                               "against a protected gallery, through a dual encoder's image branch (--weights: a "
+                               "dual-encoder file, default the bundled one); vi: visible queries against the "
+                               "protected infrared gallery and back, through a cross-modality model (default the "
+                               "bundled one). t2i and vi need --data synthped generated with captions / infrared cameras (generate_synthped)")
     evaluate.add_argument("--data", required=True, choices=sorted(READERS))
     evaluate.add_argument("--root", required=True, help="dataset folder (for csv: the CSV file)")
     evaluate.add_argument("--name", help="dataset name for the report")
@@ -206,8 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--weights", help="weights file; default: the bundled demo model")
     evaluate.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
                           help="default: the size recorded in a .safetensors file, else 256 128")
-    evaluate.add_argument("--methods", default="pixelfade,pixelfade_released,mosaic,blur,avih",
-                          help="comma-separated; also the ablations, e.g. noise_weight_0.4,objective_zeros")
+    evaluate.add_argument("--methods", help="comma-separated (default: " + REID_METHODS + "; for t2i and vi: "
+                          "pixelfade,avih,mosaic,blur); also the ablations, e.g. noise_weight_0.4,objective_zeros")
     evaluate.add_argument("--attack-epochs", type=int, default=10)
     evaluate.add_argument("--attack-width", type=int, default=32)
     evaluate.add_argument("--max-attack-train", type=int, default=512)
