@@ -3,6 +3,7 @@ checkpoints (torchreid OSNet, ReID-Survey AGW), a ReIDModel wrapper, and local w
 
 from .agw import AGW, GeMPooling, NonLocalBlock, ResNet50NL
 from .backbone import ReIDBackbone
+from .extractor import FeatureExtractor
 from .loading import LoadReport, load_weights, save_safetensors, saved_input_size
 from .osnet import OSNet
 from .registry import MODEL_NAMES, build_model
@@ -10,7 +11,7 @@ from .tiny import TinyCNN
 from .wrapper import IMAGENET_MEAN, IMAGENET_STD, ReIDModel
 
 __all__ = [
-    "AGW", "GeMPooling", "IMAGENET_MEAN", "IMAGENET_STD", "LoadReport", "MODEL_NAMES", "NonLocalBlock",
+    "AGW", "FeatureExtractor", "GeMPooling", "IMAGENET_MEAN", "IMAGENET_STD", "LoadReport", "MODEL_NAMES", "NonLocalBlock",
     "OSNet", "ReIDBackbone", "ReIDModel", "ResNet50NL", "TinyCNN", "build_model", "load_weights",
     "save_safetensors", "saved_input_size",
 ]

@@ -150,7 +150,7 @@ def train_dual_encoder(split: ReIDSplit, captions: Mapping[str, Sequence[str]], 
             sums["batches"] += 1
         count = max(sums.pop("batches"), 1)
         stats = {"epoch": epoch + 1, "lr": lr, **{k: v / count for k, v in sums.items()},
-                 "temperature": float(1 / model.logit_scale.exp()), "seconds": time.perf_counter() - epoch_start}
+                 "temperature": float(1 / model.logit_scale.detach().exp()), "seconds": time.perf_counter() - epoch_start}
         history.append(stats)
         write(f"epoch {epoch + 1}/{config.epochs}  loss {stats['loss']:.4f} (info-nce {stats['info_nce']:.4f}, "
               f"id {stats['identity']:.4f})  temperature {stats['temperature']:.4f}  lr {lr:.2e}  "
