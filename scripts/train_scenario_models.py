@@ -188,10 +188,11 @@ real thermal or near-infrared cameras.
 
 ## Why a modality-shared network
 The paper's baseline (AGW) is one network over both modalities trained with identity and triplet losses. The
-same recipe here is the existing Re-ID trainer unchanged: PK batches drawn from the images of all four cameras
-mix modalities (about half of an identity's images are infrared), so the batch-hard triplet's hardest positives
-and negatives are mostly cross-modality pairs. A grayscale augmentation of the visible images was not used: in
-the thermal-like mapping dark fabrics are bright, so a grey visible image is no closer to the infrared one.
+same recipe here is the existing Re-ID trainer unchanged: PK batches are drawn from the images of all four
+cameras, half of them infrared, so the K=4 images of an identity in a batch hold both modalities in 91% of the
+draws (all of one modality: 2·C(10,4)/C(20,4) = 9%), and the identity and triplet losses pull both modalities of
+a person together. A grayscale augmentation of the visible images was not used: in the thermal-like mapping a
+dark fabric is bright, so a grey visible image is not what the infrared camera sees.
 
 ## Training data
 SynthPed, called as

@@ -55,12 +55,15 @@ def privacy_table(result: GalleryResult) -> str:
     groups = sorted({g for p in result.privacy.values() for g in p["groups"]})
     group_heads = "".join(f" leakage PSNR / SSIM ({g}) |" for g in groups)
     lines = [f"| method | attack PSNR | attack SSIM | leakage PSNR (dB) | leakage SSIM |{group_heads} "
-             "prot. vs orig. SSIM | AD A² | met ε |", "|---" * (9 + len(groups)) + "|"]
+             "leakage PSNR / SSIM, attacker given η | prot. vs orig. SSIM | AD A² | met ε |",
+             "|---" * (9 + len(groups)) + "|"]
     for method, p in result.privacy.items():
         parts = "".join(f" {p['groups'][g]['leakage_psnr']:+.2f} / {p['groups'][g]['leakage_ssim']:+.3f} |"
                         for g in groups)
+        known = (f"{p['known_noise_leakage_psnr']:+.2f} / {p['known_noise_leakage_ssim']:+.3f}"
+                 if "known_noise_leakage_ssim" in p else "")
         lines.append(f"| {method} | {p['psnr']:.2f} | {p['ssim']:.3f} | {p['leakage_psnr']:+.2f} | "
-                     f"{p['leakage_ssim']:+.3f} |{parts} {p['visual_ssim']:.3f} | {p['ad_mean']:.1f} | "
+                     f"{p['leakage_ssim']:+.3f} |{parts} {known} | {p['visual_ssim']:.3f} | {p['ad_mean']:.1f} | "
                      f"{_pct(p['met_epsilon_rate'])}% |")
     return "\n".join(lines)
 
