@@ -14,8 +14,8 @@ from pixelfade_fast.models.dual_encoder import load_dual_encoder
 from pixelfade_fast.training.scenarios import INFRARED_CAMIDS, SCENARIO_SYNTHPED, VISIBLE_CAMIDS
 
 SEED, SIZE = SCENARIO_SYNTHPED["seed"], SCENARIO_SYNTHPED["size"]
-PIDS = range(301, 321)  # beyond every training and test split of the models and reports
-MIN_CHANCE_MULTIPLE = 3.0  # mAP at least this many times a random ranking's
+PIDS = range(301, 341)  # 40 identities beyond every training and test split of the models and reports
+MIN_CHANCE_MULTIPLE = 3.0  # rank-1 and mAP at least this many times a random ranking's
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -48,7 +48,8 @@ def test_bundled_dual_encoder_retrieves_by_text_far_above_chance():
     scores = evaluate_reid(model.encode_text(texts), t_pids, None, extract_features(model.image, gallery), g_pids,
                            g_camids)
     chance = chance_levels(t_pids, None, g_pids, g_camids)
-    assert scores["mAP"] > MIN_CHANCE_MULTIPLE * chance["mAP"], (scores, chance)
+    for key in ("rank1", "mAP"):
+        assert scores[key] > MIN_CHANCE_MULTIPLE * chance[key], (key, scores, chance)
 
 
 def test_bundled_cross_modality_model_matches_visible_to_infrared_far_above_chance():
@@ -58,14 +59,15 @@ def test_bundled_cross_modality_model_matches_visible_to_infrared_far_above_chan
     scores = evaluate_reid(extract_features(model, query), q_pids, q_camids, extract_features(model, gallery), g_pids,
                            g_camids)
     chance = chance_levels(q_pids, q_camids, g_pids, g_camids)
-    assert scores["mAP"] > MIN_CHANCE_MULTIPLE * chance["mAP"], (scores, chance)
+    for key in ("rank1", "mAP"):
+        assert scores[key] > MIN_CHANCE_MULTIPLE * chance[key], (key, scores, chance)
 
 
 def test_readme_any_feature_extractor_example():
     dual = load_dual_encoder(BUNDLED_DUAL_ENCODER)
-    gallery = _pixels([render_synthped_crop(SEED, pid, 0, 0, SIZE) for pid in PIDS[:2]])
+    gallery = _pixels([render_synthped_crop(SEED, PIDS[0], 0, 0, SIZE)])
     result = protect(dual.image, gallery, FadeConfig(), seed=1, progress=False)  # the image branch only
     assert result.images.shape == gallery.shape and bool(result.met_epsilon.all())
     text = dual.encode_text(["A person wearing a navy jacket and black trousers."])
     similarity = torch.nn.functional.cosine_similarity(text, extract_features(dual.image, result.images))
-    assert similarity.shape == (2,)
+    assert similarity.shape == (1,)

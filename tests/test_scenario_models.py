@@ -153,6 +153,9 @@ def test_tiny_dual_encoder_training_run(tmp_path):
     loaded = load_dual_encoder(path)
     assert torch.equal(loaded.encode_text(["a red coat"]), model.encode_text(["a red coat"]))
     assert json.loads(dual_encoder_metadata(path)["train_metrics"])["mAP"] == pytest.approx(metrics["mAP"])
+    again, _ = train_dual_encoder(split, captions, caption_vocabulary(), spec=TINY_SPEC, progress=False, epochs=2,
+                                  p=2, k=2, warmup_epochs=0, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
     with pytest.raises(ValueError, match="no captions"):
         train_dual_encoder(split, {}, caption_vocabulary(), spec=TINY_SPEC, progress=False, epochs=1, p=2, k=2,
                            warmup_epochs=0)
