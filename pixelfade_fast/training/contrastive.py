@@ -76,6 +76,37 @@ class ContrastiveSettings:
             raise ValueError("lr and text_lr must be > 0, weight_decay and id_weight >= 0")
 
 
+def _run_epoch(model: DualEncoder, classifier: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               batches: list[list[int]], *, images: torch.Tensor, tokens: list[list[list[int]]],
+               labels: torch.Tensor, augment: Callable, caption_rng: np.random.Generator,
+               config: ContrastiveSettings) -> dict:
+    """One optimiser step per PK batch (each image with one of its captions); the epoch's mean losses."""
+    device = model.logit_scale.device
+    mean, std = model.image.mean, model.image.std
+    sums = {"loss": 0.0, "info_nce": 0.0, "identity": 0.0}
+    for batch in batches:
+        index = torch.tensor(batch)
+        x = augment((images[index].to(device).float().div_(255.0) - mean) / std)
+        chosen = [tokens[i][int(caption_rng.integers(len(tokens[i])))] for i in batch]
+        text_ids = torch.zeros(len(chosen), max(map(len, chosen)), dtype=torch.long)
+        for row, ids in enumerate(chosen):
+            text_ids[row, : len(ids)] = torch.tensor(ids)
+        y = labels[index].to(device)
+        image_emb, text_emb = model.image(x), model.text(text_ids.to(device))
+        contrastive = symmetric_info_nce(image_emb, text_emb, y, model.logit_scale)
+        identity = 0.5 * (smoothed_cross_entropy(classifier(image_emb), y, config.label_smoothing)
+                          + smoothed_cross_entropy(classifier(text_emb), y, config.label_smoothing))
+        loss = contrastive + config.id_weight * identity
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0.0, MAX_LOGIT_SCALE)
+        for key, value in (("loss", loss), ("info_nce", contrastive), ("identity", identity)):
+            sums[key] += float(value.detach())
+    return {key: value / max(len(batches), 1) for key, value in sums.items()}
+
+
 def train_dual_encoder(split: ReIDSplit, captions: Mapping[str, Sequence[str]], vocabulary: Sequence[str], *,
                        spec: DualEncoderSpec = DualEncoderSpec(), device: str | torch.device = "cpu",
                        progress: bool | Callable[[str], None] = True, checkpoint: str | os.PathLike | None = None,
@@ -113,48 +144,28 @@ def train_dual_encoder(split: ReIDSplit, captions: Mapping[str, Sequence[str]], 
         {"params": list(model.image.parameters()) + list(classifier.parameters()), "lr_scale": 1.0},
         {"params": list(model.text.parameters()) + [model.logit_scale], "lr_scale": config.text_lr / config.lr}],
         lr=config.lr, weight_decay=config.weight_decay)
-    mean, std = model.image.mean, model.image.std
     generator = torch.Generator().manual_seed(config.seed)
     augment = partial(augment_batch, generator=generator, pad=round(config.pad_fraction * spec.input_size[0]))
     caption_rng = np.random.default_rng([config.seed, 1])
 
     history = []
     started = time.perf_counter()
-    for epoch in range(config.epochs):
-        epoch_start = time.perf_counter()
-        lr = learning_rate(epoch, config.lr, config.epochs, warmup_epochs=config.warmup_epochs)
-        for group in optimizer.param_groups:
-            group["lr"] = lr * group["lr_scale"]
-        sums = {"loss": 0.0, "info_nce": 0.0, "identity": 0.0, "batches": 0}
-        for batch in sampler.epoch_batches(epoch):
-            index = torch.tensor(batch)
-            x = augment((images[index].to(device).float().div_(255.0) - mean) / std)
-            chosen = [tokens[i][int(caption_rng.integers(len(tokens[i])))] for i in batch]
-            text_ids = torch.zeros(len(chosen), max(map(len, chosen)), dtype=torch.long)
-            for row, ids in enumerate(chosen):
-                text_ids[row, : len(ids)] = torch.tensor(ids)
-            y = labels[index].to(device)
-            image_emb, text_emb = model.image(x), model.text(text_ids.to(device))
-            contrastive = symmetric_info_nce(image_emb, text_emb, y, model.logit_scale)
-            identity = 0.5 * (smoothed_cross_entropy(classifier(image_emb), y, config.label_smoothing)
-                              + smoothed_cross_entropy(classifier(text_emb), y, config.label_smoothing))
-            loss = contrastive + config.id_weight * identity
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0.0, MAX_LOGIT_SCALE)
-            sums["loss"] += float(loss.detach())
-            sums["info_nce"] += float(contrastive.detach())
-            sums["identity"] += float(identity.detach())
-            sums["batches"] += 1
-        count = max(sums.pop("batches"), 1)
-        stats = {"epoch": epoch + 1, "lr": lr, **{k: v / count for k, v in sums.items()},
-                 "temperature": float(1 / model.logit_scale.detach().exp()), "seconds": time.perf_counter() - epoch_start}
-        history.append(stats)
-        write(f"epoch {epoch + 1}/{config.epochs}  loss {stats['loss']:.4f} (info-nce {stats['info_nce']:.4f}, "
-              f"id {stats['identity']:.4f})  temperature {stats['temperature']:.4f}  lr {lr:.2e}  "
-              f"{stats['seconds']:.1f} s")
+    with torch.random.fork_rng(devices=[]):  # the text branch's dropout draws from the global generator
+        torch.manual_seed(config.seed + 2)
+        for epoch in range(config.epochs):
+            epoch_start = time.perf_counter()
+            lr = learning_rate(epoch, config.lr, config.epochs, warmup_epochs=config.warmup_epochs)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group["lr_scale"]
+            stats = {"epoch": epoch + 1, "lr": lr, **_run_epoch(
+                model, classifier, optimizer, sampler.epoch_batches(epoch), images=images, tokens=tokens,
+                labels=labels, augment=augment, caption_rng=caption_rng, config=config)}
+            stats.update(temperature=float(1 / model.logit_scale.detach().exp()),
+                         seconds=time.perf_counter() - epoch_start)
+            history.append(stats)
+            write(f"epoch {epoch + 1}/{config.epochs}  loss {stats['loss']:.4f} (info-nce {stats['info_nce']:.4f}, "
+                  f"id {stats['identity']:.4f})  temperature {stats['temperature']:.4f}  lr {lr:.2e}  "
+                  f"{stats['seconds']:.1f} s")
     train_seconds = time.perf_counter() - started
     model.eval()
     metrics: dict = {"history": history, "train_seconds": train_seconds, "num_train_ids": num_classes,
