@@ -211,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "against a protected gallery, through a dual encoder's image branch (--weights: a "
                                "dual-encoder file, default the bundled one); vi: visible queries against the "
                                "protected infrared gallery and back, through a cross-modality model (default the "
-                               "bundled one). t2i and vi need --data synthped generated with captions / infrared cameras (generate_synthped)")
+                               "bundled one). t2i and vi need --data synthped generated with captions / infrared "
+                               "cameras (generate_synthped)")
     evaluate.add_argument("--data", required=True, choices=sorted(READERS))
     evaluate.add_argument("--root", required=True, help="dataset folder (for csv: the CSV file)")
     evaluate.add_argument("--name", help="dataset name for the report")

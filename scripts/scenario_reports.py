@@ -1,6 +1,6 @@
 """Reproduce docs/results/text_to_image/ and docs/results/visible_infrared/ (paper Tables 5 and 6 on SynthPed).
 
-    python scripts/scenario_reports.py [--data-dir runs/synthped_scenarios] [--tasks t2i vi]   # from the repository root
+    python scripts/scenario_reports.py [--data-dir runs/synthped_scenarios] [--tasks t2i vi]   # from the repo root
 
 Generates the evaluation split (the bundled models' SynthPed world, seed 2024, with 50 identities none of the
 models saw: pids 201-250; pids 1-200 are the attacker's public training data) unless DATA_DIR already holds

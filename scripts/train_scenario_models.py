@@ -157,7 +157,8 @@ def train_cross_modality(split: ReIDSplit, out_dir: Path, device: str, host: str
                                 **recipe)
     scores = cross_modality_scores(model, split, INFRARED_CAMIDS)
     metadata = {"model_id": "osnet_x0_25_synthped_vi", "train_data": "SynthPed " + json.dumps(SCENARIO_SYNTHPED),
-                "train_settings": json.dumps(recipe | {"input_size": list(model.input_size)}), "init_weights": INIT_WEIGHTS,
+                "train_settings": json.dumps(recipe | {"input_size": list(model.input_size)}),
+                "init_weights": INIT_WEIGHTS,
                 "infrared_camids": json.dumps(list(INFRARED_CAMIDS)), "test_scores": json.dumps(scores)}
     save_checkpoint(model, weights, metadata)
     q_vis, q_ir = by_modality(split.query, INFRARED_CAMIDS)

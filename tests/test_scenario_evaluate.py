@@ -45,7 +45,8 @@ def test_evaluate_text_to_image(tiny_root, tmp_path, capsys):
     assert report["sizes"]["text_queries"] == 2 * 4 * 2 and report["sizes"]["gallery"] == 4 * 2  # visible only
     # The unprotected row is the dual encoder's own text-to-image score on the visible test images.
     split = read_market1501(tiny_root)
-    visible = ReIDSplit(query=[r for r in split.query if r.camid < 2], gallery=[r for r in split.gallery if r.camid < 2])
+    visible = ReIDSplit(query=[r for r in split.query if r.camid < 2],
+                        gallery=[r for r in split.gallery if r.camid < 2])
     captions = {**read_captions(tiny_root / "query"), **read_captions(tiny_root / "bounding_box_test")}
     expected = evaluate_dual_encoder(model, visible.query, visible.gallery, captions)
     assert report["retrieval"]["unprotected"]["text->gallery"]["mAP"] == pytest.approx(expected["mAP"])

@@ -90,7 +90,8 @@ def _upper_phrase(attrs: dict, rng: np.random.Generator) -> str:
     pattern = _pick(rng, PATTERN_WORDS[attrs["pattern"]])
     if not pattern:
         return f"a {attrs['upper']} {garment}"
-    colours = attrs["upper"] if attrs["upper_second"] == attrs["upper"] else f"{attrs['upper']} and {attrs['upper_second']}"
+    second = attrs["upper_second"]
+    colours = attrs["upper"] if second == attrs["upper"] else f"{attrs['upper']} and {second}"
     return f"a {pattern} {colours} {garment}"
 
 

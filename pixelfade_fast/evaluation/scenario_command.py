@@ -53,7 +53,8 @@ def evaluate_scenario(args) -> int:
     except (DatasetNotFoundError, ValueError) as error:
         raise SystemExit(f"error: {error}")
     settings = SuiteSettings(methods=methods, attack_epochs=args.attack_epochs, attack_width=args.attack_width,
-                             max_attack_train=args.max_attack_train, seed=args.seed, known_noise=not args.no_known_noise)
+                             max_attack_train=args.max_attack_train, seed=args.seed,
+                             known_noise=not args.no_known_noise)
     name = args.name or f"SynthPed {root.name}"
     try:
         if args.task == "t2i":

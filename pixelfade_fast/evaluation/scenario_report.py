@@ -19,7 +19,7 @@ def summary_table(result: GalleryResult) -> str:
     """The paper's Tables 5 / 6: per method, the main direction's rank-1, mAP, mINP, mAP kept and the attack."""
     direction = _main_direction(result)
     reference = result.retrieval[UNPROTECTED][direction]["mAP"]
-    lines = [f"| method | R1 | mAP | mINP | mAP kept | attack PSNR | attack SSIM | leakage PSNR (dB) | leakage SSIM |",
+    lines = ["| method | R1 | mAP | mINP | mAP kept | attack PSNR | attack SSIM | leakage PSNR (dB) | leakage SSIM |",
              "|---|---|---|---|---|---|---|---|---|"]
     for method, directions in result.retrieval.items():
         m = directions[direction]

@@ -61,7 +61,8 @@ def run_visible_infrared(model: nn.Module, split: ReIDSplit, infrared_camids: It
             raise ValueError(f"the split has no {name} images (infrared cameras {sorted(infrared_camids)})")
     gallery_records = g_ir + g_vis  # infrared first: the figure shows the first gallery images
     train_records = subset(split.train, settings.max_attack_train, settings.seed)
-    log(f"loading {len(gallery_records)} gallery and {len(train_records)} attack-training images at {size[0]}x{size[1]}")
+    log(f"loading {len(gallery_records)} gallery and {len(train_records)} attack-training images at "
+        f"{size[0]}x{size[1]}")
     gallery = load_images([r.path for r in gallery_records], size).to(device)
     train = load_images([r.path for r in train_records], size).to(device)
     q_vis_features = extract_features(model, load_images([r.path for r in q_vis], size).to(device))

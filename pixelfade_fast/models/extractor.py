@@ -30,7 +30,8 @@ class FeatureExtractor(nn.Module):
         mean_t = torch.tensor([float(v) for v in mean])
         std_t = torch.tensor([float(v) for v in std])
         if mean_t.shape != std_t.shape or mean_t.dim() != 1 or not bool((std_t > 0).all()):
-            raise ValueError(f"mean and std must be per-channel lists of one length with std > 0, got {mean!r}, {std!r}")
+            raise ValueError(f"mean and std must be per-channel lists of one length with std > 0, "
+                             f"got {mean!r}, {std!r}")
         self.net = net
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.register_buffer("mean", mean_t.view(1, -1, 1, 1), persistent=False)

@@ -116,7 +116,8 @@ def train_dual_encoder(split: ReIDSplit, captions: Mapping[str, Sequence[str]], 
     """Train a DualEncoder on ``split.train`` images and their ``captions`` (image path -> captions).
 
     ``settings`` are ContrastiveSettings fields. ``init_image_weights``: a Re-ID checkpoint of the image
-    backbone to start from (e.g. the bundled demo model; the projection and text branch start random). ``evaluate`` (model -> scores) runs after training; its
+    backbone to start from (e.g. the bundled demo model; the projection and text branch start random).
+    ``evaluate`` (model -> scores) runs after training; its
     scores go into the result and the file's metadata. Returns (model in eval mode on ``device``, metrics with
     "history", "train_seconds" and the training set sizes); with ``checkpoint`` the model is written there.
     On the CPU a seed gives the same weights.
