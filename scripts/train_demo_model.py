@@ -10,10 +10,7 @@ On the CPU the same torch version and thread count give the same weights.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -24,32 +21,12 @@ import torch
 from pixelfade_fast.data import generate_synthped
 from pixelfade_fast.training import train_reid
 from pixelfade_fast.training.demo import DEMO_MODEL, DEMO_SYNTHPED, DEMO_TRAINING
+from pixelfade_fast.training.provenance import machine, sha256
 from pixelfade_fast.training.trainer import TrainSettings
 
 REPO = Path(__file__).resolve().parent.parent
 WEIGHTS_NAME = "osnet_x0_25_synthped.safetensors"
 MODEL_ID = "osnet_x0_25_synthped"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _machine(device: str, threads: int) -> str:
-    if device.startswith("cuda"):
-        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
-    return (f"{_cpu_name()} ({os.cpu_count()} cores visible, {threads} torch thread(s)), "
-            f"{platform.system()} {platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _chance_rank1(split) -> float:
@@ -84,7 +61,7 @@ obtained against it show that the pipeline works, not how well PixelFade hides r
   mean / std. The file's metadata holds `input_size`, `mean`, `std`, `model_id`, `feature_layer`,
   the training settings, the data arguments and the test scores.
 - File: `{weights.name}`, {weights.stat().st_size:,} bytes,
-  sha256 `{_sha256(weights)}`.
+  sha256 `{sha256(weights)}`.
 - Initialisation: random (Kaiming, seed {settings.seed}); no ImageNet or other pretraining.
 
 ## Training data
@@ -170,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
     command = "python scripts/train_demo_model.py" + (f" --threads {args.threads}" if args.threads != 1 else "")
     card = _model_card(metrics, TrainSettings(**DEMO_TRAINING), split, metrics["train_seconds"], total_seconds,
-                       _machine(args.device, args.threads), weights, command)
+                       machine(args.device, args.threads), weights, command)
     (out_dir / "MODEL_CARD.md").write_text(card)
     print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2))
     print(f"wrote {weights} and {out_dir / 'MODEL_CARD.md'} in {total_seconds / 60:.1f} min", file=sys.stderr)

@@ -9,6 +9,7 @@ import torch
 from ..errors import UserError
 from .options import HelpFormatter, add_device_argument, add_model_arguments, load_model_from_args, resolve_device
 
+REID_METHODS = "pixelfade,pixelfade_released,mosaic,blur,avih"
 READERS = {"market1501": "read_market1501", "synthped": "read_market1501", "cuhk01": "read_cuhk01",
            "cuhk03": "read_cuhk03", "msmt17": "read_msmt17", "csv": "read_csv_dataset"}
 
@@ -25,12 +26,16 @@ def limit_test_ids(split, max_ids: int | None, seed: int):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.task != "reid":
+        from ..evaluation.scenario_command import evaluate_scenario
+
+        return evaluate_scenario(args)
     from .. import data
     from ..config import FadeConfig
     from ..evaluation.report import headline_table, write_report
     from ..evaluation.suite import METHODS, SuiteSettings, run_suite
 
-    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    methods = tuple(m.strip() for m in (args.methods or REID_METHODS).split(",") if m.strip())
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise UserError(f"unknown methods {unknown}; choose from {', '.join(sorted(METHODS))}")
@@ -54,12 +59,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def add_evaluate_command(commands) -> None:
     evaluate = commands.add_parser("evaluate", formatter_class=HelpFormatter,
                                    help="privacy and utility of PixelFade and the baselines on a dataset")
+    evaluate.add_argument("--task", choices=("reid", "t2i", "vi"), default="reid",
+                          help="reid: image queries, query and gallery protected; t2i: caption queries against a "
+                               "protected gallery, through a dual encoder's image branch (--weights: a dual-encoder "
+                               "file, default the bundled one); vi: visible queries against the protected infrared "
+                               "gallery and back, through a cross-modality model (default the bundled one). t2i and "
+                               "vi need --data synthped generated with captions / infrared cameras")
     evaluate.add_argument("--data", required=True, choices=sorted(READERS), help="dataset layout")
     evaluate.add_argument("--root", required=True, help="dataset folder (for csv: the CSV file)")
     evaluate.add_argument("--name", help="dataset name for the report (default: --data)")
     add_model_arguments(evaluate)
-    evaluate.add_argument("--methods", default="pixelfade,pixelfade_released,mosaic,blur,avih",
-                          help="comma-separated; also the ablations, e.g. noise_weight_0.4,objective_zeros")
+    evaluate.add_argument("--methods", help=f"comma-separated (default: {REID_METHODS}; for t2i and vi: "
+                          f"pixelfade,avih,mosaic,blur); also the ablations, e.g. noise_weight_0.4,objective_zeros")
     evaluate.add_argument("--attack-epochs", type=int, default=10, help="recovery attack: training epochs")
     evaluate.add_argument("--attack-width", type=int, default=32, help="recovery attack: U-Net base width")
     evaluate.add_argument("--max-attack-train", type=int, default=512, help="recovery attack: training pairs")

@@ -3,7 +3,8 @@
 Protocol, per query: gallery entries with the query's pid AND camera are removed (the same person seen by
 the same camera is too easy), gallery entries with pid −1 (junk) are removed, distractors (pid 0) stay and
 are simply never a match. A query with no remaining match is skipped and not counted in the averages.
-Ties in distance are broken by gallery order (stable sort).
+Ties in distance are broken by gallery order (stable sort). A query without a camera (q_camids None: a text
+description) removes nothing but junk: every gallery image of its pid is a match.
 """
 from __future__ import annotations
 
@@ -35,11 +36,14 @@ def _as_ids(values, length: int, name: str, device: torch.device) -> torch.Tenso
 
 
 def _chunk_stats(dist, q_pids, q_camids, g_pids, g_camids, max_rank):
-    """Per-query first-match rank, AP, INP and match count for one chunk of queries."""
+    """Per-query first-match rank, AP, INP and match count for one chunk of queries (q_camids None: no camera)."""
     order = torch.argsort(dist, dim=1, stable=True)
-    pids, camids = g_pids[order], g_camids[order]
+    pids = g_pids[order]
     same_pid = pids == q_pids[:, None]
-    keep = ~((same_pid & (camids == q_camids[:, None])) | (pids == JUNK_PID))
+    removed = pids == JUNK_PID
+    if q_camids is not None:
+        removed |= same_pid & (g_camids[order] == q_camids[:, None])
+    keep = ~removed
     match = same_pid & keep
     position = torch.cumsum(keep, dim=1) - 1                          # 0-based rank among kept entries
     num_matches = match.sum(1)
@@ -61,8 +65,9 @@ def evaluate_reid(qf: torch.Tensor, q_pids, q_camids, gf: torch.Tensor, g_pids, 
     """Rank-k accuracies, mAP and mINP of retrieving gallery images for each query, Market-1501 protocol.
 
     qf [Q, D], gf [G, D]: features (L2-normalised here unless normalize=False); pids/camids: sequences or
-    tensors of ints. Distances are squared Euclidean. Runs on the features' device; the query dimension is
-    processed in chunks (`query_chunk` rows, default sized so a chunk holds about 4 M query-gallery pairs).
+    tensors of ints; q_camids None for queries seen by no camera (text): no same-camera entry is removed.
+    Distances are squared Euclidean. Runs on the features' device; the query dimension is processed in chunks
+    (`query_chunk` rows, default sized so a chunk holds about 4 M query-gallery pairs).
     Returns {"rank<k>": fraction for each k, "mAP", "mINP", "num_valid_queries", "num_queries"}, fractions
     in [0, 1] averaged over the valid queries. INP of a query = number of matches / 1-based rank of its last
     match; AP = mean over its matches of the precision at that match's rank.
@@ -74,7 +79,8 @@ def evaluate_reid(qf: torch.Tensor, q_pids, q_camids, gf: torch.Tensor, g_pids, 
     device = qf.device
     dtype = torch.promote_types(torch.promote_types(qf.dtype, gf.dtype), torch.float32)  # half -> float32
     qf, gf = qf.to(dtype), gf.to(device=device, dtype=dtype)
-    q_pids, q_camids = _as_ids(q_pids, len(qf), "q_pids", device), _as_ids(q_camids, len(qf), "q_camids", device)
+    q_pids = _as_ids(q_pids, len(qf), "q_pids", device)
+    q_camids = None if q_camids is None else _as_ids(q_camids, len(qf), "q_camids", device)
     g_pids, g_camids = _as_ids(g_pids, len(gf), "g_pids", device), _as_ids(g_camids, len(gf), "g_camids", device)
     if normalize:
         qf, gf = torch.nn.functional.normalize(qf, dim=1), torch.nn.functional.normalize(gf, dim=1)
@@ -86,7 +92,7 @@ def evaluate_reid(qf: torch.Tensor, q_pids, q_camids, gf: torch.Tensor, g_pids, 
     max_rank = max(int(k) for k in ranks)
     chunks = [
         _chunk_stats(pairwise_sq_dist(qf[start:start + query_chunk], gf), q_pids[start:start + query_chunk],
-                     q_camids[start:start + query_chunk], g_pids, g_camids, max_rank)
+                     None if q_camids is None else q_camids[start:start + query_chunk], g_pids, g_camids, max_rank)
         for start in range(0, qf.shape[0], query_chunk)
     ]
     valid, cmc, ap, inp = (torch.cat(parts) for parts in zip(*chunks))
@@ -121,3 +127,17 @@ def reid_settings(q_original: torch.Tensor, q_protected: torch.Tensor, g_origina
                 ("original", "original"))
     return {f"{q}->{g}": evaluate_reid(queries[q], q_pids, q_camids, galleries[g], g_pids, g_camids, **kwargs)
             for q, g in settings}
+
+
+def chance_levels(q_pids, q_camids, g_pids, g_camids, draws: int = 20, seed: int = 0, **kwargs) -> dict:
+    """evaluate_reid of a random ranking under the same protocol, averaged over ``draws`` draws.
+
+    Independent standard normal features rank the gallery in a uniformly random order for every query, so the
+    mean of their scores estimates what a model that knows nothing would reach. kwargs go to evaluate_reid.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    num_q, num_g = len(q_pids), len(g_pids)
+    runs = [evaluate_reid(torch.randn(num_q, 64, generator=generator, dtype=torch.float64), q_pids, q_camids,
+                          torch.randn(num_g, 64, generator=generator, dtype=torch.float64), g_pids, g_camids, **kwargs)
+            for _ in range(draws)]
+    return {key: sum(run[key] for run in runs) / draws for key in runs[0]}

@@ -85,7 +85,7 @@ class _EpochTotals:
                 "accuracy": float(torch.stack(self.correct).sum()) / max(self.images, 1)}
 
 
-def _progress_writer(progress: bool | Callable[[str], None]) -> Callable[[str], None]:
+def progress_writer(progress: bool | Callable[[str], None]) -> Callable[[str], None]:
     if callable(progress):
         return progress
     if progress:
@@ -93,7 +93,7 @@ def _progress_writer(progress: bool | Callable[[str], None]) -> Callable[[str], 
     return lambda line: None
 
 
-def _load_uint8(records: Sequence[Record], size: tuple[int, int], num_workers: int) -> torch.Tensor:
+def load_uint8(records: Sequence[Record], size: tuple[int, int], num_workers: int) -> torch.Tensor:
     """All images of ``records`` at ``size`` as uint8 [N, 3, H, W] (a quarter of float32 memory)."""
     chunks = []
     for first in range(0, len(records), LOAD_CHUNK):
@@ -124,7 +124,7 @@ def evaluate_model(model: ReIDModel, split: ReIDSplit, batch_size: int = 128, nu
                          gallery, [r.pid for r in split.gallery], [r.camid for r in split.gallery])
 
 
-def _training_records(split: ReIDSplit) -> tuple[list[Record], torch.Tensor, int]:
+def training_records(split: ReIDSplit) -> tuple[list[Record], torch.Tensor, int]:
     """Train records of real identities (pid >= 1: not junk, not distractor) and their labels 0..C-1."""
     records = [r for r in split.train if r.pid >= 1]
     if not records:
@@ -179,14 +179,14 @@ def train_reid(model_name: str, split: ReIDSplit, *, device: str | torch.device 
     the model is written there (.safetensors, atomically), its metadata holding the settings and scores.
     """
     config = TrainSettings(**settings)
-    write = _progress_writer(progress)
+    write = progress_writer(progress)
     device = torch.device(device)
-    records, labels, num_classes = _training_records(split)
+    records, labels, num_classes = training_records(split)
     sampler = PKSampler(labels.tolist(), config.p, config.k, seed=config.seed)
 
     write(f"loading {len(records)} training images of {num_classes} identities at "
           f"{config.input_size[0]}x{config.input_size[1]}")
-    images = _load_uint8(records, config.input_size, num_workers)
+    images = load_uint8(records, config.input_size, num_workers)
     trainee = build_model(model_name, num_classes=num_classes, input_size=config.input_size,
                           seed=config.seed, pretrained_path=init_weights, strict=False)
     backbone = trainee.backbone.to(device).train()
