@@ -129,6 +129,7 @@ def limit_test_ids(split, max_ids: int | None, seed: int):
 
 def cmd_evaluate(args) -> int:
     from . import data
+    from .evaluation.attack_settings import attack_preset
     from .evaluation.report import headline_table, write_report
     from .evaluation.suite import METHODS, SuiteSettings, run_suite
 
@@ -141,10 +142,15 @@ def cmd_evaluate(args) -> int:
         split = getattr(data, READERS[args.data])(args.root)
     except FileNotFoundError as error:
         raise SystemExit(f"error: {error}")
+    overrides = {name: value for name, value in (("epochs", args.attack_epochs), ("width", args.attack_width),
+                                                 ("max_pairs", args.max_attack_train)) if value is not None}
+    try:
+        attack = attack_preset(args.attack_preset, **overrides)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}")
     split = limit_test_ids(split, args.max_test_ids, args.seed)
     model, _ = load_model(args.model, args.weights, device, args.input_size)
-    settings = SuiteSettings(methods=methods, attack_epochs=args.attack_epochs, attack_width=args.attack_width,
-                             max_attack_train=args.max_attack_train, seed=args.seed, known_noise=not args.no_known_noise)
+    settings = SuiteSettings(methods=methods, attack=attack, seed=args.seed, known_noise=not args.no_known_noise)
     result = run_suite(model, split, settings, dataset=args.name or args.data, config=FadeConfig())
     report = write_report(result, Path(args.out), "pixelfade " + " ".join(args.argv),
                           show_originals=not args.hide_originals)
@@ -208,9 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="default: the size recorded in a .safetensors file, else 256 128")
     evaluate.add_argument("--methods", default="pixelfade,pixelfade_released,mosaic,blur,avih",
                           help="comma-separated; also the ablations, e.g. noise_weight_0.4,objective_zeros")
-    evaluate.add_argument("--attack-epochs", type=int, default=10)
-    evaluate.add_argument("--attack-width", type=int, default=32)
-    evaluate.add_argument("--max-attack-train", type=int, default=512)
+    evaluate.add_argument("--attack-preset", default="strong",
+                          help="size of the recovery attack: tiny, demo or strong (evaluation/attack_settings.py)")
+    evaluate.add_argument("--attack-epochs", type=int, help="override the preset's epochs")
+    evaluate.add_argument("--attack-width", type=int, help="override the preset's U-Net width")
+    evaluate.add_argument("--max-attack-train", type=int, help="override the preset's training pairs (default of "
+                                                                  "strong: every training image)")
     evaluate.add_argument("--max-test-ids", type=int, help="evaluate on this many test identities (seeded)")
     evaluate.add_argument("--no-known-noise", action="store_true", help="skip the seed-leak attack")
     evaluate.add_argument("--hide-originals", action="store_true",
