@@ -8,8 +8,8 @@ import torch
 from pixelfade_fast.evaluation import attack
 from pixelfade_fast.evaluation.attack import _optimiser, run_attack, score_images
 from pixelfade_fast.evaluation.attack_settings import ATTACK_PRESETS, AttackSettings, attack_preset
-from pixelfade_fast.evaluation.augment import (Geometry, apply_crops, apply_geometry, colour_jitter, draw_crops,
-                                               draw_geometry)
+from pixelfade_fast.evaluation.augment import (Geometry, apply_crops, apply_geometry, colour_jitter, crop_size,
+                                               draw_crops, draw_geometry)
 from pixelfade_fast.evaluation.baselines import gaussian_blur
 from pixelfade_fast.evaluation.leakage import best_of
 from pixelfade_fast.evaluation.unet import RecoveryUNet
@@ -95,8 +95,8 @@ def test_crops_and_colour_jitter():
     for i, (r, c) in enumerate(corners.tolist()):
         torch.testing.assert_close(crops[i], x[i, :, r:r + 8, c:c + 4])
     assert draw_crops(5, (20, 10), None, generator) is None and apply_crops(x, None, None) is x
-    with pytest.raises(ValueError, match="larger than the images"):
-        draw_crops(1, (20, 10), (8, 12), generator)
+    assert crop_size((20, 10), (8, 12)) == (8, 10) and crop_size((20, 10), (30, 12)) is None
+    assert crop_size((20, 10), None) is None and crop_size((20, 10), (8, 4)) == (8, 4)
     jittered = colour_jitter(x, 0.3, generator)
     assert jittered.min() >= 0 and jittered.max() <= 1 and not torch.equal(jittered, x)
     assert colour_jitter(x, 0.0, generator) is x

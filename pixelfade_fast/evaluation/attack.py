@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ..progress import ProgressArg, make_progress
 from ..reference import derive_keys, fade_noise
 from .attack_settings import AttackSettings
-from .augment import apply_crops, apply_geometry, colour_jitter, draw_crops, draw_geometry
+from .augment import apply_crops, apply_geometry, colour_jitter, crop_size, draw_crops, draw_geometry
 from .leakage import best_of
 from .privacy import psnr, ssim
 from .unet import RecoveryUNet
@@ -125,13 +125,14 @@ def train_recovery(protected_train: torch.Tensor | None, original_train: torch.T
     optimiser, schedule = _optimiser(net, settings, total)
     generator = torch.Generator().manual_seed(seed)
     noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
+    crop = crop_size(tuple(original_train.shape[2:]), settings.crop)
     report = make_progress(progress, total, "attack")
     for epoch in range(settings.epochs):
         order = torch.randperm(count, generator=generator)
         for batch in range(batches):
             index = order[batch * settings.batch_size:(batch + 1) * settings.batch_size]
             geometry = draw_geometry(index.numel(), settings.flip, settings.shift, generator)
-            corners = draw_crops(index.numel(), tuple(original_train.shape[2:]), settings.crop, generator)
+            corners = draw_crops(index.numel(), tuple(original_train.shape[2:]), crop, generator)
             target = apply_geometry(original_train[index].to(device, torch.float32), geometry)
             if protect_fn is not None:
                 target = colour_jitter(target, settings.colour_jitter, generator)
@@ -142,11 +143,11 @@ def train_recovery(protected_train: torch.Tensor | None, original_train: torch.T
             else:
                 parts = [protected_train[index]] + ([noise_train[index]] if noise_train is not None else [])
                 inputs = apply_geometry(torch.cat([p.to(device, torch.float32) for p in parts], dim=1), geometry)
-            target = apply_crops(target, corners, settings.crop)
+            target = apply_crops(target, corners, crop)
             if inputs is None:  # the floor: fresh noise of the (cropped) target's size
                 inputs = torch.rand(target.shape, generator=noise_generator, device=device)
             else:
-                inputs = apply_crops(inputs, corners, settings.crop)
+                inputs = apply_crops(inputs, corners, crop)
             inputs = inputs.contiguous(memory_format=torch.channels_last)
             loss = _loss(net(inputs), target, settings)
             optimiser.zero_grad(set_to_none=True)

@@ -33,7 +33,8 @@ class AttackSettings:
     loss: "l1", or "l1+ssim" (L1 + ssim_weight · (1 − SSIM)).
     flip: random horizontal flips.  shift: random translations of up to this many pixels (edge-replicated).
     crop: (H, W) to train on random crops of that size (the same crop of input and original; protection, if
-        done on the fly, sees the whole image first), or None for whole images. Scoring is on whole images.
+        done on the fly, sees the whole image first; clamped to the image size), or None for whole images.
+        Scoring is always on whole images.
     colour_jitter: random per-channel gain in [1 − s, 1 + s] and offset in [−s/2, s/2]; applied only where the
         attacker protects each augmented original afresh (pixel filters such as blur and mosaic), because a
         jittered PixelFade image is not the protection of a jittered original.
@@ -111,9 +112,13 @@ class AttackSettings:
 
 ATTACK_PRESETS: dict[str, AttackSettings] = {
     "tiny": AttackSettings(width=16, depth=4, epochs=10, max_pairs=64, batch_size=8, lr=2e-3),
-    "demo": AttackSettings(width=16, depth=4, epochs=8, max_pairs=64, batch_size=16, lr=2e-4),
-    "strong": AttackSettings(width=32, depth=5, epochs=20, max_pairs=None, batch_size=16, optimiser="adamw",
-                             lr=2e-3, weight_decay=1e-4, schedule="onecycle", warmup=0.1, flip=True, shift=8),
+    "demo": AttackSettings(width=16, depth=4, input_skip=True, epochs=8, max_pairs=64, batch_size=16,
+                           optimiser="adamw", lr=2e-3, weight_decay=1e-4, schedule="onecycle", flip=True),
+    # ~3 x 16 min (floor, blur, mosaic) on CUHK01's 1940 training images at 256x128 with this CPU shared; the
+    # crops make a step 4x cheaper than whole images (bench/bench_attack_strength.py, docs/results/attack_strength.md)
+    "strong": AttackSettings(width=16, depth=5, input_skip=True, epochs=2, max_pairs=None, batch_size=16,
+                             optimiser="adamw", lr=2e-3, weight_decay=1e-4, schedule="onecycle", warmup=0.1,
+                             loss="l1+ssim", ssim_weight=0.5, flip=True, crop=(128, 64)),
 }
 
 

@@ -28,13 +28,18 @@ def draw_geometry(count: int, flip: bool, max_shift: int, generator: torch.Gener
     return Geometry(flips, shifts)
 
 
+def crop_size(image: tuple[int, int], crop: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The crop actually taken from images of size ``image``: ``crop`` clamped to the image, None for none."""
+    if crop is None or (crop[0] >= image[0] and crop[1] >= image[1]):
+        return None
+    return min(crop[0], image[0]), min(crop[1], image[1])
+
+
 def draw_crops(count: int, image: tuple[int, int], crop: tuple[int, int] | None,
                generator: torch.Generator) -> torch.Tensor | None:
     """Top-left corners (int [N, 2]) of random crops of size ``crop`` inside ``image``; None for no crop."""
     if crop is None:
         return None
-    if crop[0] > image[0] or crop[1] > image[1]:
-        raise ValueError(f"crop {crop[0]}x{crop[1]} is larger than the images {image[0]}x{image[1]}")
     rows = torch.randint(0, image[0] - crop[0] + 1, (count,), generator=generator)
     cols = torch.randint(0, image[1] - crop[1] + 1, (count,), generator=generator)
     return torch.stack([rows, cols], dim=1)
