@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                  ssim_attacker=floor["ssim_attacker"])]
     print(f"floor: U-Net {rows[0]['unet_psnr']:.2f} dB / {rows[0]['unet_ssim']:.3f}, mean image "
           f"{rows[0]['mean_psnr']:.2f} dB / {rows[0]['mean_ssim']:.3f} ({rows[0]['seconds']} s)", flush=True)
+    write_rows(args.out, rows)  # after every row: a long run that is stopped keeps what it measured
     for method in methods:
         started = time.perf_counter()
         protect = BASELINES[method]
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{method}: U-Net {row['unet_psnr']:.2f} dB / {row['unet_ssim']:.3f} "
               f"({row['unet_leakage_psnr']:+.2f} dB / {row['unet_leakage_ssim']:+.3f} over the floor), protected "
               f"image {row['protected_psnr']:.2f} dB / {row['protected_ssim']:.3f} ({row['seconds']} s)", flush=True)
-    write_rows(args.out, rows)
+        write_rows(args.out, rows)
     return 0
 
 
