@@ -140,6 +140,19 @@ def grid_rows(result: SuiteResult, show_originals: bool) -> dict[str, torch.Tens
     return rows
 
 
+def report_figures(payload: dict, out_dir: Path) -> list[Path]:
+    """privacy_utility.png and ad_vs_recovery.png from a report.json payload (also an older one, without a
+    verdict: scripts/redraw_report_figures.py)."""
+    privacy, reid, floor = payload["privacy"], payload["reid"], payload["floor"]
+    verdict = payload.get("verdict", {}).get("status", "not recorded")
+    title = f"{payload['dataset']}; attack verdict: {verdict}"
+    return [privacy_utility_figure({m: (p["ssim"], reid[m]["protected->protected"]["mAP"]) for m, p in privacy.items()},
+                                   Path(out_dir) / "privacy_utility.png", floor_ssim=floor["ssim"], title=title),
+            ad_recovery_figure({m: (p["ad_mean"], p["ssim"]) for m, p in privacy.items()},
+                               Path(out_dir) / "ad_vs_recovery.png", floor_ssim=floor["ssim"],
+                               sample_size=next(iter(privacy.values()))["ad_sample_size"], title=title)]
+
+
 def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_originals: bool = True) -> Path:
     """report.json, report.md, grid.png, privacy_utility.png and ad_vs_recovery.png under ``out_dir``; returns
     report.md's path.
@@ -155,13 +168,7 @@ def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_ori
     _write_atomic(out_dir / "report.json", json.dumps(_jsonable(payload), indent=2).encode())
     image_grid(grid_rows(result, show_originals), scale=1 if result.sizes["input_size"][0] >= 128 else 2).save(
         out_dir / "grid.png")
-    title = f"{result.dataset}; attack verdict: {result.verdict['status']}"
-    privacy_utility_figure({m: (p["ssim"], result.reid[m]["protected->protected"]["mAP"])
-                            for m, p in result.privacy.items()}, out_dir / "privacy_utility.png",
-                           floor_ssim=result.floor["ssim"], title=title)
-    ad_recovery_figure({m: (p["ad_mean"], p["ssim"]) for m, p in result.privacy.items()},
-                       out_dir / "ad_vs_recovery.png", floor_ssim=result.floor["ssim"],
-                       sample_size=next(iter(result.privacy.values()))["ad_sample_size"], title=title)
+    report_figures(payload, out_dir)
     sizes, floor = result.sizes, result.floor
     mean = floor["attackers"]["mean"]
     text = [f"# PixelFade evaluation: {result.dataset}", "",
