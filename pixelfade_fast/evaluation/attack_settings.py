@@ -6,7 +6,7 @@ method of a run is attacked the same way. The presets:
 
 - ``tiny``: tests, seconds on 32x16 images.
 - ``demo``: ``make demo`` (SynthPed 128x64), about a minute on 2 CPU cores for floor + three methods.
-- ``strong``: reports, sized to about 40 minutes on this 2-core CPU for floor + blur + mosaic on CUHK01 at
+- ``strong``: reports, sized to about 30-40 minutes on this 2-core CPU for floor + blur + mosaic on CUHK01 at
   256x128, training pairs from every training identity (measured in docs/results/attack_strength.md).
 """
 from __future__ import annotations
@@ -114,8 +114,8 @@ ATTACK_PRESETS: dict[str, AttackSettings] = {
     "tiny": AttackSettings(width=16, depth=4, epochs=10, max_pairs=64, batch_size=8, lr=2e-3),
     "demo": AttackSettings(width=16, depth=4, input_skip=True, epochs=8, max_pairs=64, batch_size=16,
                            optimiser="adamw", lr=2e-3, weight_decay=1e-4, schedule="onecycle", flip=True),
-    # ~3 x 16 min (floor, blur, mosaic) on CUHK01's 1940 training images at 256x128 with this CPU shared; the
-    # crops make a step 4x cheaper than whole images (bench/bench_attack_strength.py, docs/results/attack_strength.md)
+    # floor, blur, mosaic on CUHK01's 1940 training images at 256x128: about 3 x 10 min on this 2-core CPU alone,
+    # 84 min shared (docs/results/attack_strength.md); the crops make a step about 4x cheaper than whole images
     "strong": AttackSettings(width=16, depth=5, input_skip=True, epochs=2, max_pairs=None, batch_size=16,
                              optimiser="adamw", lr=2e-3, weight_decay=1e-4, schedule="onecycle", warmup=0.1,
                              loss="l1+ssim", ssim_weight=0.5, flip=True, crop=(128, 64)),
