@@ -6,6 +6,7 @@ from PIL import Image
 
 from pixelfade_fast import cli
 from pixelfade_fast.data import generate_synthped
+from pixelfade_fast.evaluation.attack_settings import attack_preset
 from pixelfade_fast.evaluation.report import THIRD_PARTY_MAX_SSIM, grid_rows, headline_table, write_report
 from pixelfade_fast.evaluation.suite import SuiteSettings, run_suite
 from pixelfade_fast.models import build_model, save_safetensors
@@ -29,8 +30,8 @@ def _one_thread(one_torch_thread):
 def test_suite_scores_every_method_and_writes_the_report(tiny_data, tmp_path):
     _, split = tiny_data
     model = build_model("tiny_cnn", seed=0, input_size=SIZE)
-    settings = SuiteSettings(methods=("pixelfade", "mosaic", "blur"), attack_epochs=1, attack_width=8,
-                             max_attack_train=None, known_noise=True, grid_images=3)
+    settings = SuiteSettings(methods=("pixelfade", "mosaic", "blur"), known_noise=True, grid_images=3,
+                             attack=attack_preset("tiny", epochs=1, width=8, max_pairs=None, flip=True))
     result = run_suite(model, split, settings, dataset="tiny")
     assert set(result.reid) == set(result.privacy) == {"pixelfade", "mosaic", "blur"}
     for method, reid in result.reid.items():
@@ -42,18 +43,29 @@ def test_suite_scores_every_method_and_writes_the_report(tiny_data, tmp_path):
         assert reid["original->original"] == result.reid["mosaic"]["original->original"]
         p = result.privacy[method]
         assert p["leakage_psnr"] == pytest.approx(p["psnr"] - result.floor["psnr"])
+        # the best of three attackers: never below the method's own protected image or the mean image
+        for metric in ("psnr", "ssim"):
+            assert p[metric] == max(p[f"unet_{metric}"], p[f"visual_{metric}"],
+                                    result.floor["attackers"]["mean"][metric])
+            assert p[f"{metric}_attacker"] in ("unet", "protected", "mean")
+        assert p["unet_leakage_ssim"] == pytest.approx(p["unet_ssim"] - result.floor["ssim"])
         assert 0 <= p["met_epsilon_rate"] <= 1
     # PixelFade's images look nothing like the originals; a mosaic still does
     assert result.privacy["pixelfade"]["visual_ssim"] < result.privacy["mosaic"]["visual_ssim"]
     assert result.privacy["pixelfade"]["ad_mean"] < result.privacy["mosaic"]["ad_mean"]
-    assert "known_noise_psnr" in result.privacy["pixelfade"]
+    assert "known_noise_psnr" in result.privacy["pixelfade"] and "known_noise_ssim_attacker" in result.privacy["pixelfade"]
+    # one epoch of a width-8 U-Net cannot separate blur from the floor: the run must say so
+    assert result.verdict["status"] == "inconclusive", result.verdict
     report = write_report(result, tmp_path / "report", "test")
     text = report.read_text()
     assert "| pixelfade |" in text and "## Re-ID, four settings" in text
+    assert "**Attack verdict: INCONCLUSIVE.**" in text and "## Recovery attack, each attacker" in text
     payload = json.loads((tmp_path / "report" / "report.json").read_text())
     assert payload["privacy"]["blur"]["visual_ssim"] == pytest.approx(result.privacy["blur"]["visual_ssim"])
-    for figure in ("grid.png", "privacy_utility.png"):
-        assert (tmp_path / "report" / figure).stat().st_size > 1000
+    assert payload["verdict"]["status"] == "inconclusive" and payload["settings"]["attack"]["width"] == 8
+    assert payload["privacy"]["mosaic"]["psnr_attacker"] == result.privacy["mosaic"]["psnr_attacker"]
+    for figure in ("grid.png", "privacy_utility.png", "ad_vs_recovery.png"):
+        assert (tmp_path / "report" / figure).stat().st_size > 10_000
     assert headline_table(result).count("\n") == 4  # header, rule, three methods
     full = Image.open(tmp_path / "report" / "grid.png").size
     write_report(result, tmp_path / "hidden", "test", show_originals=False)
@@ -72,15 +84,20 @@ def test_evaluate_command(tiny_data, tmp_path, capsys):
     save_safetensors(build_model("tiny_cnn", seed=1, input_size=SIZE), weights)
     code = cli.main(["evaluate", "--data", "synthped", "--root", str(root), "--model", "tiny_cnn",
                      "--weights", str(weights), "--input-size", *map(str, SIZE), "--methods", "mosaic,blur",
-                     "--attack-epochs", "1", "--attack-width", "8", "--max-test-ids", "3", "--device", "cpu",
-                     "--out", str(tmp_path / "out")])
+                     "--attack-preset", "tiny", "--attack-epochs", "1", "--attack-width", "8", "--max-test-ids", "3",
+                     "--device", "cpu", "--out", str(tmp_path / "out")])
     assert code == 0
     payload = json.loads((tmp_path / "out" / "report.json").read_text())
     assert payload["sizes"]["query_ids"] == 3
     assert "--methods mosaic,blur" in payload["command"]
+    attack = payload["settings"]["attack"]
+    assert (attack["epochs"], attack["width"], attack["max_pairs"]) == (1, 8, 64)  # tiny preset, two overridden
     capsys.readouterr()
-    assert cli.main(["evaluate", "--data", "synthped", "--root", str(root), "--methods", "sharpen", "--out", "x"]) == 2
-    assert "unknown methods" in capsys.readouterr().err
+    for args, message in ((["--attack-preset", "huge"], "unknown attack preset 'huge'"),
+                          (["--attack-width", "0"], "width must be an integer >= 1"),
+                          (["--methods", "sharpen"], "unknown methods")):
+        assert cli.main(["evaluate", "--data", "synthped", "--root", str(root), *args, "--out", "x"]) == 2
+        assert message in capsys.readouterr().err
     assert cli.main(["evaluate", "--data", "cuhk01", "--root", str(tmp_path / "none"), "--out", "x",
                      "--weights", str(weights), "--model", "tiny_cnn"]) == 2
     assert "error:" in capsys.readouterr().err

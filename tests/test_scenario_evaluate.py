@@ -77,8 +77,8 @@ def test_evaluate_visible_infrared(tiny_root, tmp_path):
     groups = report["privacy"]["pixelfade"]["groups"]
     assert groups["infrared"]["count"] == 4 and groups["visible"]["count"] == 8
     mean_psnr = (4 * groups["infrared"]["psnr"] + 8 * groups["visible"]["psnr"]) / 12
-    assert mean_psnr == pytest.approx(report["privacy"]["pixelfade"]["psnr"], rel=1e-6)
-    assert "leakage PSNR / SSIM (infrared)" in (tmp_path / "vi" / "report.md").read_text()
+    assert mean_psnr == pytest.approx(report["privacy"]["pixelfade"]["unet_psnr"], rel=1e-6)  # groups: U-Net alone
+    assert "leakage PSNR / SSIM (infrared, U-Net)" in (tmp_path / "vi" / "report.md").read_text()
 
 
 def test_scenario_errors_say_what_to_do(tiny_root, tmp_path, capsys):

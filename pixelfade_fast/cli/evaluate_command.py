@@ -25,6 +25,20 @@ def limit_test_ids(split, max_ids: int | None, seed: int):
                        gallery=[r for r in split.gallery if r.pid in chosen or r.pid <= 0])
 
 
+def suite_settings(args: argparse.Namespace, methods: tuple[str, ...]):
+    """The suite's settings from the evaluate options: the attack preset with the size options overriding it."""
+    from ..evaluation.attack_settings import attack_preset
+    from ..evaluation.suite import SuiteSettings
+
+    overrides = {name: value for name, value in (("epochs", args.attack_epochs), ("width", args.attack_width),
+                                                 ("max_pairs", args.max_attack_train)) if value is not None}
+    try:
+        attack = attack_preset(args.attack_preset, **overrides)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    return SuiteSettings(methods=methods, attack=attack, seed=args.seed, known_noise=not args.no_known_noise)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.task != "reid":
         from ..evaluation.scenario_command import evaluate_scenario
@@ -33,7 +47,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .. import data
     from ..config import FadeConfig
     from ..evaluation.report import headline_table, write_report
-    from ..evaluation.suite import METHODS, SuiteSettings, run_suite
+    from ..evaluation.suite import METHODS, run_suite
 
     methods = tuple(m.strip() for m in (args.methods or REID_METHODS).split(",") if m.strip())
     unknown = [m for m in methods if m not in METHODS]
@@ -46,8 +60,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     split = limit_test_ids(split, args.max_test_ids, args.seed)
     model = load_model_from_args(args, device)
-    settings = SuiteSettings(methods=methods, attack_epochs=args.attack_epochs, attack_width=args.attack_width,
-                             max_attack_train=args.max_attack_train, seed=args.seed, known_noise=not args.no_known_noise)
+    settings = suite_settings(args, methods)
     result = run_suite(model, split, settings, dataset=args.name or args.data, config=FadeConfig())
     report = write_report(result, Path(args.out), "pixelfade " + " ".join(args.argv),
                           show_originals=not args.hide_originals)
@@ -71,9 +84,13 @@ def add_evaluate_command(commands) -> None:
     add_model_arguments(evaluate)
     evaluate.add_argument("--methods", help=f"comma-separated (default: {REID_METHODS}; for t2i and vi: "
                           f"pixelfade,avih,mosaic,blur); also the ablations, e.g. noise_weight_0.4,objective_zeros")
-    evaluate.add_argument("--attack-epochs", type=int, default=10, help="recovery attack: training epochs")
-    evaluate.add_argument("--attack-width", type=int, default=32, help="recovery attack: U-Net base width")
-    evaluate.add_argument("--max-attack-train", type=int, default=512, help="recovery attack: training pairs")
+    evaluate.add_argument("--attack-preset", default="strong",
+                          help="size of the recovery attack: tiny, demo or strong "
+                               "(pixelfade_fast/evaluation/attack_settings.py)")
+    evaluate.add_argument("--attack-epochs", type=int, help="override the preset's epochs")
+    evaluate.add_argument("--attack-width", type=int, help="override the preset's U-Net width")
+    evaluate.add_argument("--max-attack-train", type=int,
+                          help="override the preset's training pairs (default of strong: every training image)")
     evaluate.add_argument("--max-test-ids", type=int, help="evaluate on this many test identities (seeded)")
     evaluate.add_argument("--no-known-noise", action="store_true", help="skip the seed-leak attack")
     evaluate.add_argument("--hide-originals", action="store_true",

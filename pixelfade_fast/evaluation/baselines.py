@@ -167,3 +167,6 @@ BASELINES = {
     "blur": _blur,
     "avih": _avih,
 }
+# Methods that are a cheap function of the pixels alone (no model, no seed): the attacker can protect every
+# augmented training batch afresh, which makes flips, shifts and colour jitter exact pairs.
+PIXEL_FILTERS = frozenset({"mosaic", "blur"})

@@ -17,8 +17,8 @@ from torch import nn
 
 from ..config import FadeConfig
 from ..engine import extract_features
-from .attack import prior_floor
-from .suite import METHODS, SuiteSettings, attack_settings, protect_and_attack
+from .leakage import attack_verdict
+from .suite import METHODS, SuiteSettings, attack_floor, log_method, protect_and_attack
 
 UNPROTECTED = "unprotected"
 ScoreFn = Callable[[torch.Tensor], dict]  # gallery features [G, D] -> direction -> evaluate_reid metrics
@@ -36,14 +36,18 @@ class GalleryResult:
     retrieval: dict = field(default_factory=dict)    # method -> direction -> metrics
     privacy: dict = field(default_factory=dict)      # method -> metrics (and "groups": name -> metrics)
     floor: dict = field(default_factory=dict)
+    verdict: dict = field(default_factory=dict)      # leakage.attack_verdict: did the attack recover the control?
     grid: dict = field(default_factory=dict)         # row name -> [k, 3, H, W] pixels
     timings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)        # lines for the report (e.g. example captions)
 
 
 def _group_privacy(attack: dict, floor: dict, index: np.ndarray) -> dict:
+    """The trained U-Net's recovery of one part of the gallery against the noise-trained U-Net's (the per-image
+    scores exist for the U-Nets only; the whole gallery's figures are the best of every attacker)."""
     psnr, ssim = float(attack["psnr_per_image"][index].mean()), float(attack["ssim_per_image"][index].mean())
-    floor_psnr, floor_ssim = float(floor["psnr_per_image"][index].mean()), float(floor["ssim_per_image"][index].mean())
+    floor_psnr = float(floor["unet_psnr_per_image"][index].mean())
+    floor_ssim = float(floor["unet_ssim_per_image"][index].mean())
     return {"psnr": psnr, "ssim": ssim, "floor_psnr": floor_psnr, "floor_ssim": floor_ssim,
             "leakage_psnr": psnr - floor_psnr, "leakage_ssim": ssim - floor_ssim, "count": int(len(index))}
 
@@ -70,9 +74,8 @@ def run_protected_gallery(result: GalleryResult, model: nn.Module, gallery: torc
     result.grid["original"] = gallery[grid_index].cpu()
 
     started = time.perf_counter()
-    log(f"attack floor: U-Net on information-free inputs, {settings.attack_epochs} epochs")
-    floor = prior_floor(attack_train, gallery, **attack_settings(settings, gallery.device))
-    result.floor = {"psnr": floor["psnr"], "ssim": floor["ssim"]}
+    floor = attack_floor(attack_train, gallery, settings)
+    result.floor = {key: floor[key] for key in ("psnr", "ssim", "psnr_attacker", "ssim_attacker", "attackers")}
     result.timings["floor_s"] = time.perf_counter() - started
     for method in settings.methods:
         started = time.perf_counter()
@@ -83,7 +86,6 @@ def run_protected_gallery(result: GalleryResult, model: nn.Module, gallery: torc
         result.grid[f"{method}: protected"] = run.protected[grid_index].cpu()
         result.grid[f"{method}: recovered"] = run.attack["recovered"][grid_index].cpu()
         result.timings[f"{method}_s"] = time.perf_counter() - started
-        maps = ", ".join(f"{d} {m['mAP']:.3f}" for d, m in result.retrieval[method].items())
-        log(f"[{method}] mAP {maps}; leakage {run.privacy['leakage_psnr']:+.2f} dB / "
-            f"{run.privacy['leakage_ssim']:+.3f} SSIM, met ε {run.privacy['met_epsilon_rate']:.1%}")
+        log_method(method, next(iter(result.retrieval[method].values()))["mAP"], run.privacy)
+    result.verdict = attack_verdict(result.privacy)
     return result

@@ -1,4 +1,4 @@
-"""Writes a SuiteResult as report.json, report.md and PNG figures (image grid, privacy-utility scatter)."""
+"""Writes a SuiteResult as report.json, report.md and PNG figures (image grid, privacy–utility, AD vs recovery)."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from .figures import ad_recovery_figure, privacy_utility_figure
 from .suite import SuiteResult
 
 SETTINGS = ("protected->protected", "original->protected", "protected->original", "original->original")
@@ -18,6 +19,7 @@ SETTINGS = ("protected->protected", "original->protected", "protected->original"
 # far from the original (protected-vs-original SSIM below this): mosaic or blur thumbnails still show the person.
 THIRD_PARTY_COLUMNS = 3
 THIRD_PARTY_MAX_SSIM = 0.1
+ATTACKER_NAMES = {"unet": "U-Net", "protected": "image", "mean": "mean"}  # short names in table cells
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -31,19 +33,43 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
+def _by(privacy: dict, metric: str, digits: int, prefix: str = "") -> str:
+    """A best-of figure and, in brackets, the attacker that reached it."""
+    return f"{privacy[prefix + metric]:.{digits}f} ({ATTACKER_NAMES[privacy[prefix + metric + '_attacker']]})"
+
+
 def headline_table(result: SuiteResult) -> str:
-    """Markdown: per method, p->p utility kept, leakage over the floor, visual distance, AD, met-ε rate."""
-    lines = ["| method | p→p rank-1 | p→p mAP | mAP kept | attack PSNR | attack SSIM | leakage PSNR (dB) | "
-             "leakage SSIM | prot. vs orig. SSIM | AD A² | met ε |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    """Markdown: per method, p->p utility kept, best recovery and its leakage over the floor, AD, met-ε rate."""
+    lines = ["| method | p→p rank-1 | p→p mAP | mAP kept | recovery PSNR (by) | recovery SSIM (by) | "
+             "leakage PSNR (dB) | leakage SSIM | AD A² | met ε |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for method, privacy in result.privacy.items():
         reid = result.reid[method]
         pp, oo = reid["protected->protected"], reid["original->original"]
         lines.append(f"| {method} | {_pct(pp['rank1'])} | {_pct(pp['mAP'])} | {_pct(pp['mAP'] / oo['mAP'])}% | "
-                     f"{privacy['psnr']:.2f} | {privacy['ssim']:.3f} | {privacy['leakage_psnr']:+.2f} | "
-                     f"{privacy['leakage_ssim']:+.3f} | {privacy['visual_ssim']:.3f} | {privacy['ad_mean']:.1f} | "
+                     f"{_by(privacy, 'psnr', 2)} | {_by(privacy, 'ssim', 3)} | {privacy['leakage_psnr']:+.2f} | "
+                     f"{privacy['leakage_ssim']:+.3f} | {privacy['ad_mean']:.1f} | "
                      f"{_pct(privacy['met_epsilon_rate'])}% |")
     return "\n".join(lines)
+
+
+def attackers_table(result: SuiteResult) -> str:
+    """Markdown: per method, what each attacker recovered (the best of them is the headline figure)."""
+    lines = ["| method | U-Net PSNR | U-Net SSIM | U-Net leakage (dB / SSIM) | protected image PSNR | "
+             "protected image SSIM | best PSNR (by) | best SSIM (by) |", "|---|---|---|---|---|---|---|---|"]
+    for method, p in result.privacy.items():
+        lines.append(f"| {method} | {p['unet_psnr']:.2f} | {p['unet_ssim']:.3f} | {p['unet_leakage_psnr']:+.2f} / "
+                     f"{p['unet_leakage_ssim']:+.3f} | {p['visual_psnr']:.2f} | {p['visual_ssim']:.3f} | "
+                     f"{_by(p, 'psnr', 2)} | {_by(p, 'ssim', 3)} |")
+    return "\n".join(lines)
+
+
+def verdict_text(result: SuiteResult) -> str:
+    """One paragraph: whether the attack separated the control from the floor, so whether privacy is judged."""
+    verdict = result.verdict
+    status = {"conclusive": "conclusive", "inconclusive": "INCONCLUSIVE",
+              "no control": "UNVERIFIED (no control)"}[verdict["status"]]
+    return f"**Attack verdict: {status}.** {verdict['reason'][0].upper()}{verdict['reason'][1:]}."
 
 
 def reid_table(result: SuiteResult) -> str:
@@ -60,12 +86,13 @@ def known_noise_table(result: SuiteResult) -> str:
     rows = [(m, p) for m, p in result.privacy.items() if "known_noise_psnr" in p]
     if not rows:
         return ""
-    lines = ["| method | attacker | PSNR | SSIM | leakage PSNR | leakage SSIM |", "|---|---|---|---|---|---|"]
+    lines = ["| method | attacker | PSNR (by) | SSIM (by) | leakage PSNR | leakage SSIM |", "|---|---|---|---|---|---|"]
     for method, p in rows:
-        lines.append(f"| {method} | blind | {p['psnr']:.2f} | {p['ssim']:.3f} | {p['leakage_psnr']:+.2f} | "
+        lines.append(f"| {method} | blind | {_by(p, 'psnr', 2)} | {_by(p, 'ssim', 3)} | {p['leakage_psnr']:+.2f} | "
                      f"{p['leakage_ssim']:+.3f} |")
-        lines.append(f"| {method} | given η (seed leaked) | {p['known_noise_psnr']:.2f} | {p['known_noise_ssim']:.3f} "
-                     f"| {p['known_noise_leakage_psnr']:+.2f} | {p['known_noise_leakage_ssim']:+.3f} |")
+        lines.append(f"| {method} | given η (seed leaked) | {_by(p, 'psnr', 2, 'known_noise_')} | "
+                     f"{_by(p, 'ssim', 3, 'known_noise_')} | {p['known_noise_leakage_psnr']:+.2f} | "
+                     f"{p['known_noise_leakage_ssim']:+.3f} |")
     return "\n".join(lines)
 
 
@@ -86,32 +113,6 @@ def image_grid(rows: dict[str, torch.Tensor], scale: int = 1) -> Image.Image:
                 tile = tile.resize((width * scale, height * scale), Image.NEAREST)
             canvas.paste(tile, (label_width + col * (width * scale + 2), top))
     return canvas
-
-
-def scatter(points: dict[str, tuple[float, float]], x_label: str, y_label: str, size=(640, 480)) -> Image.Image:
-    """A plain scatter plot (privacy on x, utility on y) drawn with PIL, one labelled dot per method."""
-    image = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(image)
-    left, right, top, bottom = 70, size[0] - 20, 20, size[1] - 50
-    xs = [p[0] for p in points.values()]
-    ys = [p[1] for p in points.values()]
-    x_lo, x_hi = min(xs + [0.0]), max(xs + [0.05])
-    y_lo, y_hi = 0.0, max(ys + [1.0])
-    draw.line([(left, top), (left, bottom), (right, bottom)], fill="black")
-    for tick in range(5):
-        fx, fy = tick / 4, tick / 4
-        x = left + fx * (right - left)
-        y = bottom - fy * (bottom - top)
-        draw.text((x - 14, bottom + 6), f"{x_lo + fx * (x_hi - x_lo):.3f}", fill="black")
-        draw.text((8, y - 6), f"{y_lo + fy * (y_hi - y_lo):.2f}", fill="black")
-    draw.text(((left + right) // 2 - 80, size[1] - 22), x_label, fill="black")
-    draw.text((8, 2), y_label, fill="black")
-    for name, (px, py) in points.items():
-        x = left + (px - x_lo) / max(x_hi - x_lo, 1e-9) * (right - left)
-        y = bottom - (py - y_lo) / max(y_hi - y_lo, 1e-9) * (bottom - top)
-        draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill="crimson")
-        draw.text((x + 6, y - 12), name, fill="black")
-    return image
 
 
 def _jsonable(value):
@@ -139,8 +140,22 @@ def grid_rows(result: SuiteResult, show_originals: bool) -> dict[str, torch.Tens
     return rows
 
 
+def report_figures(payload: dict, out_dir: Path) -> list[Path]:
+    """privacy_utility.png and ad_vs_recovery.png from a report.json payload (also an older one, without a
+    verdict: scripts/redraw_report_figures.py)."""
+    privacy, reid, floor = payload["privacy"], payload["reid"], payload["floor"]
+    verdict = payload.get("verdict", {}).get("status", "not recorded")
+    title = f"{payload['dataset']}; attack verdict: {verdict}"
+    return [privacy_utility_figure({m: (p["ssim"], reid[m]["protected->protected"]["mAP"]) for m, p in privacy.items()},
+                                   Path(out_dir) / "privacy_utility.png", floor_ssim=floor["ssim"], title=title),
+            ad_recovery_figure({m: (p["ad_mean"], p["ssim"]) for m, p in privacy.items()},
+                               Path(out_dir) / "ad_vs_recovery.png", floor_ssim=floor["ssim"],
+                               sample_size=next(iter(privacy.values()))["ad_sample_size"], title=title)]
+
+
 def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_originals: bool = True) -> Path:
-    """report.json, report.md, grid.png and privacy_utility.png under ``out_dir``; returns report.md's path.
+    """report.json, report.md, grid.png, privacy_utility.png and ad_vs_recovery.png under ``out_dir``; returns
+    report.md's path.
 
     show_originals False leaves the original images out of grid.png (third-party datasets whose images must
     not be redistributed): a few columns of recovered thumbnails and of protected ones far from the originals.
@@ -148,27 +163,32 @@ def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_ori
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {"dataset": result.dataset, "settings": dataclasses.asdict(result.settings), "sizes": result.sizes,
-               "floor": result.floor, "reid": result.reid, "privacy": result.privacy, "timings": result.timings,
-               "command": command}
+               "floor": result.floor, "verdict": result.verdict, "reid": result.reid, "privacy": result.privacy,
+               "timings": result.timings, "command": command}
     _write_atomic(out_dir / "report.json", json.dumps(_jsonable(payload), indent=2).encode())
     image_grid(grid_rows(result, show_originals), scale=1 if result.sizes["input_size"][0] >= 128 else 2).save(
         out_dir / "grid.png")
-    points = {m: (p["leakage_ssim"], result.reid[m]["protected->protected"]["mAP"]) for m, p in result.privacy.items()}
-    scatter(points, "privacy: recovery SSIM leakage over floor (lower is better)",
-            "utility: p->p mAP").save(out_dir / "privacy_utility.png")
-    sizes = result.sizes
+    report_figures(payload, out_dir)
+    sizes, floor = result.sizes, result.floor
+    mean = floor["attackers"]["mean"]
     text = [f"# PixelFade evaluation: {result.dataset}", "",
             f"Query {sizes['query']} images ({sizes['query_ids']} identities), gallery {sizes['gallery']}, "
             f"attacker training set {sizes['attack_train']}, input {sizes['input_size'][0]}x{sizes['input_size'][1]}. "
-            f"Recovery attack: U-Net (width {result.settings.attack_width}), L1, Adam, "
-            f"{result.settings.attack_epochs} epochs. Floor (attack on information-free inputs): "
-            f"PSNR {result.floor['psnr']:.2f} dB, SSIM {result.floor['ssim']:.3f}. "
-            f"Leakage = attack − floor. AD over {next(iter(result.privacy.values()))['ad_sample_size']} values per image.",
-            "", "## Headline", "", headline_table(result), "", "## Re-ID, four settings", "", reid_table(result), ""]
+            f"Recovery attack: {result.settings.attack.describe()}. Each recovery figure is the best of three "
+            f"attackers (by: U-Net = the trained network, image = the protected image itself, mean = the mean "
+            f"training image). Floor (best attacker without information: the U-Net on noise inputs, or the mean "
+            f"image {mean['psnr']:.2f} dB / {mean['ssim']:.3f}): PSNR {floor['psnr']:.2f} dB "
+            f"({ATTACKER_NAMES[floor['psnr_attacker']]}), SSIM {floor['ssim']:.3f} "
+            f"({ATTACKER_NAMES[floor['ssim_attacker']]}). Leakage = best attack − floor. "
+            f"AD over {next(iter(result.privacy.values()))['ad_sample_size']} values per image.",
+            "", verdict_text(result), "", "## Headline", "", headline_table(result), "",
+            "## Recovery attack, each attacker", "", attackers_table(result), "",
+            "## Re-ID, four settings", "", reid_table(result), ""]
     known = known_noise_table(result)
     if known:
         text += ["## Seed leak: attacker given η", "", known, ""]
     text += ["## Figures", "", "![grid](grid.png)", "", "![privacy-utility](privacy_utility.png)", "",
+             "![AD vs recovery (paper Fig. 1(a))](ad_vs_recovery.png)", "",
              "## Timings (s)", "", ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()), ""]
     if command:
         text += ["## Command", "", f"    {command}", ""]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..cli.evaluate_command import limit_test_ids
+from ..cli.evaluate_command import limit_test_ids, suite_settings
 from ..cli.options import resolve_device
 from ..config import FadeConfig
 from ..data import read_market1501
@@ -13,7 +13,7 @@ from ..data.records import DatasetNotFoundError, ReIDSplit
 from ..data.synthped import read_modalities
 from ..errors import UserError
 from .scenario_report import summary_table, write_scenario_report
-from .suite import METHODS, SuiteSettings
+from .suite import METHODS
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUNDLED_DUAL_ENCODER = ASSETS / "dual_encoder_synthped.safetensors"
@@ -47,9 +47,7 @@ def evaluate_scenario(args) -> int:
             k: v for folder in ("query", "bounding_box_test") for k, v in read_captions(root / folder).items()}
     except (DatasetNotFoundError, ValueError) as error:
         raise UserError(f"{error}")
-    settings = SuiteSettings(methods=methods, attack_epochs=args.attack_epochs, attack_width=args.attack_width,
-                             max_attack_train=args.max_attack_train, seed=args.seed,
-                             known_noise=not args.no_known_noise)
+    settings = suite_settings(args, methods)
     name = args.name or f"SynthPed {root.name}"
     try:
         if args.task == "t2i":

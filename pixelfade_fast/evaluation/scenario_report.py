@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .protected_gallery import UNPROTECTED, GalleryResult
-from .report import _jsonable, _pct, _write_atomic
+from .report import _jsonable, _pct, _write_atomic, verdict_text
 
 
 def _main_direction(result: GalleryResult) -> str:
@@ -53,7 +53,7 @@ def retrieval_table(result: GalleryResult) -> str:
 def privacy_table(result: GalleryResult) -> str:
     """Per method: the attack against its floor (per gallery part when there are parts), visual distance, AD, met ε."""
     groups = sorted({g for p in result.privacy.values() for g in p["groups"]})
-    group_heads = "".join(f" leakage PSNR / SSIM ({g}) |" for g in groups)
+    group_heads = "".join(f" leakage PSNR / SSIM ({g}, U-Net) |" for g in groups)
     lines = [f"| method | attack PSNR | attack SSIM | leakage PSNR (dB) | leakage SSIM |{group_heads} "
              "leakage PSNR / SSIM, attacker given η | prot. vs orig. SSIM | AD A² | met ε |",
              "|---" * (9 + len(groups)) + "|"]
@@ -108,18 +108,19 @@ def write_scenario_report(result: GalleryResult, out_dir: str | Path, command: s
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {"task": result.task, "dataset": result.dataset, "settings": dataclasses.asdict(result.settings),
                "sizes": result.sizes, "chance": result.chance, "floor": result.floor, "retrieval": result.retrieval,
-               "privacy": result.privacy, "timings": result.timings, "command": command}
+               "privacy": result.privacy, "verdict": result.verdict, "timings": result.timings, "command": command}
     _write_atomic(out_dir / "report.json", json.dumps(_jsonable(payload), indent=2).encode())
     figure(result, out_dir / "figure.png")
     sizes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.sizes.items() if k != "input_size")
     settings = result.settings
     text = [f"# PixelFade evaluation, {result.task}: {result.dataset}", "",
             f"Sizes: {sizes}; input {result.sizes['input_size'][0]}x{result.sizes['input_size'][1]}. "
-            f"Only the gallery is protected. Recovery attack: U-Net (width {settings.attack_width}), L1, Adam, "
-            f"{settings.attack_epochs} epochs, trained on the attacker's protected/original training images. Floor "
-            f"(the same attack on information-free inputs): PSNR {result.floor['psnr']:.2f} dB, SSIM "
-            f"{result.floor['ssim']:.3f}; leakage = attack − floor. Chance: the mean scores of random rankings "
-            "(20 draws) under the same protocol.", *([""] + result.notes if result.notes else []),
+            f"Only the gallery is protected. Recovery attack: {settings.attack.describe()}, trained on the "
+            f"attacker's protected/original training images; each figure is the best of the trained U-Net, the "
+            f"protected image itself and the mean training image. Floor (the same attackers without information): "
+            f"PSNR {result.floor['psnr']:.2f} dB, SSIM {result.floor['ssim']:.3f}; leakage = attack − floor. "
+            "Chance: the mean scores of random rankings (20 draws) under the same protocol.",
+            "", verdict_text(result), *([""] + result.notes if result.notes else []),
             "", "## Summary (as the paper's tables)", "", summary_table(result), "",
             "## Retrieval, every direction", "", retrieval_table(result), "",
             "## Privacy", "", privacy_table(result), "", "## Figure", "", "![figure](figure.png)", "",

@@ -1,9 +1,12 @@
 """The evaluation suite: protect a test split with each method, then score utility and privacy.
 
 Per method: Re-ID in the four query/gallery settings, the recovery attack against the information-free floor
-(leakage = attack − floor), protected-vs-original PSNR/SSIM, the Anderson–Darling statistic, and the rate of
-images whose feature loss is below ε. PixelFade is also attacked by a "known-noise" attacker who was given η.
-The test split and the attacker's training split are protected with different seeds, so no noise repeats.
+(each figure the best of the trained U-Net, the protected image and the mean image; leakage = best − floor),
+protected-vs-original PSNR/SSIM, the Anderson–Darling statistic, and the rate of images whose feature loss is
+below ε. PixelFade is also attacked by a "known-noise" attacker who was given η. Every method is attacked with
+the same ``AttackSettings``; pixel filters (blur, mosaic) are protected afresh for every augmented training batch,
+the others once. The test split and the attacker's training split are protected with different seeds, so no
+noise repeats. The verdict says whether the attack recovered blur (the control) clearly above the floor.
 """
 from __future__ import annotations
 
@@ -21,22 +24,25 @@ from ..data.records import ReIDSplit, Record
 from ..engine import extract_features, per_image_loss
 from .ablations import ABLATIONS
 from .attack import attacker_noise, prior_floor, run_attack
-from .baselines import BASELINES
+from .attack_settings import ATTACK_PRESETS, AttackSettings
+from .baselines import BASELINES, PIXEL_FILTERS
+from .leakage import attack_verdict
 from .privacy import anderson_darling_summary, to_normalised
 from .reid_metrics import reid_settings
 
 METHODS: dict[str, Callable[[nn.Module, torch.Tensor, int], torch.Tensor]] = {**BASELINES, **ABLATIONS}
 KNOWN_NOISE_METHODS = ("pixelfade",)  # methods whose η is fade_noise(derive_keys(seed, 0..N-1))
+# run_attack's figures kept per method: best-of attack and its winners, the U-Net alone, floor, leakage, visual.
+ATTACK_KEYS = ("psnr", "ssim", "psnr_attacker", "ssim_attacker", "unet_psnr", "unet_ssim", "floor_psnr", "floor_ssim",
+               "leakage_psnr", "leakage_ssim", "unet_leakage_psnr", "unet_leakage_ssim", "visual_psnr", "visual_ssim")
+KNOWN_NOISE_KEYS = ("psnr", "ssim", "psnr_attacker", "ssim_attacker", "unet_psnr", "unet_ssim", "leakage_psnr",
+                    "leakage_ssim")
 
 
 @dataclass
 class SuiteSettings:
     methods: tuple[str, ...] = ("pixelfade", "pixelfade_released", "mosaic", "blur", "avih")
-    attack_epochs: int = 10
-    attack_batch_size: int = 16
-    attack_lr: float = 2e-4
-    attack_width: int = 32
-    max_attack_train: int | None = 512
+    attack: AttackSettings = ATTACK_PRESETS["strong"]
     seed: int = 0
     known_noise: bool = True
     grid_images: int = 6
@@ -49,7 +55,8 @@ class SuiteResult:
     sizes: dict
     reid: dict = field(default_factory=dict)  # method -> setting -> metrics
     privacy: dict = field(default_factory=dict)  # method -> metrics
-    floor: dict = field(default_factory=dict)
+    floor: dict = field(default_factory=dict)  # psnr, ssim, psnr_attacker, ssim_attacker, attackers
+    verdict: dict = field(default_factory=dict)  # leakage.attack_verdict
     timings: dict = field(default_factory=dict)
     grid: dict = field(default_factory=dict)  # name -> [k, 3, H, W] pixels for the figure
 
@@ -80,53 +87,63 @@ class MethodRun:
     attack: dict
 
 
-def attack_settings(settings: SuiteSettings, device: torch.device) -> dict:
-    """Keyword arguments of prior_floor / run_attack for the suite's settings."""
-    return dict(epochs=settings.attack_epochs, batch_size=settings.attack_batch_size, lr=settings.attack_lr,
-                seed=settings.seed, device=device, width=settings.attack_width, progress=None)
+def attack_floor(train: torch.Tensor, test: torch.Tensor, settings: SuiteSettings) -> dict:
+    """The information-free floor of the suite's attack (the U-Net on noise inputs, and the mean image)."""
+    _log(f"attack: {settings.attack.describe()}")
+    _log("attack floor: U-Net on information-free inputs, and the mean training image")
+    return prior_floor(train, test, settings.attack, seed=settings.seed, device=test.device, progress=None)
 
 
 def protect_and_attack(method: str, model: nn.Module, test: torch.Tensor, train: torch.Tensor, floor: dict,
                        settings: SuiteSettings, config: FadeConfig,
                        original_features: torch.Tensor | None = None) -> MethodRun:
     """Protect ``test`` and the attacker's ``train`` with ``method``, then the recovery attack (against
-    ``floor``, a prior_floor result), AD, met-ε rate, timings and, for PixelFade, the known-noise attack.
-
-    The test and training sets are protected with different seeds, so no noise repeats between them.
-    ``original_features``: the model's features of ``test`` (computed when None).
+    ``floor``, an attack_floor result; every figure the best of several attackers), AD, met-ε rate, timings and,
+    for PixelFade, the known-noise attack. Pixel filters (blur, mosaic) are applied afresh to every augmented
+    training batch of the attack, the other methods once. The test and training sets are protected with
+    different seeds, so no noise repeats between them. ``original_features``: the model's features of ``test``
+    (computed when None).
     """
     if original_features is None:
         original_features = extract_features(model, test)
-    attack_kw = attack_settings(settings, test.device)
+    device = test.device
+    attack_kw = dict(seed=settings.seed, device=device, progress=None)
     test_seed, train_seed = settings.seed * 2 + 1, settings.seed * 2 + 2
-    _log(f"[{method}] protecting {test.shape[0]} test and {train.shape[0]} training images")
-    started = time.perf_counter()
     protect_fn = METHODS[method]
+    on_the_fly = method in PIXEL_FILTERS
+    _log(f"[{method}] protecting {test.shape[0]} test" + ("" if on_the_fly else f" and {train.shape[0]} training")
+         + " images")
+    started = time.perf_counter()
     protected_test = protect_fn(model, test, test_seed).clamp(0, 1)
-    protected_train = protect_fn(model, train, train_seed).clamp(0, 1)
+    protected_train = None if on_the_fly else protect_fn(model, train, train_seed).clamp(0, 1)
     protect_s = time.perf_counter() - started
+    protected_count = test.shape[0] + (0 if on_the_fly else train.shape[0])
     protected_features = extract_features(model, protected_test)
-    _log(f"[{method}] recovery attack, {settings.attack_epochs} epochs")
-    attack = run_attack(protected_train, train, protected_test, test, floor=floor, **attack_kw)
+    _log(f"[{method}] recovery attack" + (" (pairs protected on the fly)" if on_the_fly else ""))
+    fresh = (lambda images, fn=protect_fn: fn(model, images, train_seed)) if on_the_fly else None
+    attack = run_attack(protected_train, train, protected_test, test, settings.attack, floor=floor,
+                        protect_fn=fresh, **attack_kw)
     losses = per_image_loss(protected_features, original_features)
     ad = anderson_darling_summary(to_normalised(protected_test, model).cpu())
-    metrics = {key: attack[key] for key in ("psnr", "ssim", "floor_psnr", "floor_ssim", "leakage_psnr",
-                                            "leakage_ssim", "visual_psnr", "visual_ssim")}
+    metrics = {key: attack[key] for key in ATTACK_KEYS}
     metrics.update(ad_mean=float(ad["mean"]), ad_sample_size=int(ad["sample_size"]),
                    met_epsilon_rate=float((losses < config.epsilon).float().mean()),
                    median_feature_loss=float(losses.median()), protect_s=protect_s,
-                   protect_images_per_s=(test.shape[0] + train.shape[0]) / protect_s)
+                   protect_images_per_s=protected_count / protect_s)
     if settings.known_noise and method in KNOWN_NOISE_METHODS:
         _log(f"[{method}] known-noise attack (the attacker was given η)")
         shape = tuple(test.shape[1:])
-        known = run_attack(protected_train, train, protected_test, test, floor=floor,
-                           noise_train=attacker_noise(train_seed, range(train.shape[0]), shape).to(test.device),
-                           noise_test=attacker_noise(test_seed, range(test.shape[0]), shape).to(test.device),
+        known = run_attack(protected_train, train, protected_test, test, settings.attack, floor=floor,
+                           noise_train=attacker_noise(train_seed, range(train.shape[0]), shape).to(device),
+                           noise_test=attacker_noise(test_seed, range(test.shape[0]), shape).to(device),
                            **attack_kw)
-        metrics.update(known_noise_psnr=known["psnr"], known_noise_ssim=known["ssim"],
-                       known_noise_leakage_psnr=known["leakage_psnr"],
-                       known_noise_leakage_ssim=known["leakage_ssim"])
+        metrics.update({f"known_noise_{key}": known[key] for key in KNOWN_NOISE_KEYS})
     return MethodRun(protected_test, protected_features, metrics, attack)
+
+
+def log_method(method: str, mean_ap: float, metrics: dict) -> None:
+    _log(f"[{method}] mAP {mean_ap:.3f}, leakage {metrics['leakage_psnr']:+.2f} dB ({metrics['psnr_attacker']}) / "
+         f"{metrics['leakage_ssim']:+.3f} SSIM ({metrics['ssim_attacker']}), met ε {metrics['met_epsilon_rate']:.1%}")
 
 
 def run_suite(model: nn.Module, split: ReIDSplit, settings: SuiteSettings, *, dataset: str = "",
@@ -139,7 +156,7 @@ def run_suite(model: nn.Module, split: ReIDSplit, settings: SuiteSettings, *, da
     device = next(model.parameters()).device
     size = tuple(model.input_size)
     test_records = split.query + split.gallery
-    train_records = subset(split.train, settings.max_attack_train, settings.seed)
+    train_records = subset(split.train, settings.attack.max_pairs, settings.seed)
     _log(f"loading {len(test_records)} test and {len(train_records)} attack-training images at {size[0]}x{size[1]}")
     test = load_images([r.path for r in test_records], size).to(device)
     train = load_images([r.path for r in train_records], size).to(device)
@@ -153,9 +170,8 @@ def run_suite(model: nn.Module, split: ReIDSplit, settings: SuiteSettings, *, da
     result.grid["original"] = test[grid_index].cpu()
 
     started = time.perf_counter()
-    _log(f"attack floor: U-Net on information-free inputs, {settings.attack_epochs} epochs")
-    floor = prior_floor(train, test, **attack_settings(settings, device))
-    result.floor = {"psnr": floor["psnr"], "ssim": floor["ssim"]}
+    floor = attack_floor(train, test, settings)
+    result.floor = {key: floor[key] for key in ("psnr", "ssim", "psnr_attacker", "ssim_attacker", "attackers")}
     result.timings["floor_s"] = time.perf_counter() - started
 
     for method in settings.methods:
@@ -168,7 +184,7 @@ def run_suite(model: nn.Module, split: ReIDSplit, settings: SuiteSettings, *, da
         result.grid[f"{method}: protected"] = run.protected[grid_index].cpu()
         result.grid[f"{method}: recovered"] = run.attack["recovered"][: len(grid_index)].cpu()
         result.timings[f"{method}_s"] = time.perf_counter() - started
-        pp = result.reid[method]["protected->protected"]
-        _log(f"[{method}] mAP p->p {pp['mAP']:.3f}, leakage {run.privacy['leakage_psnr']:+.2f} dB / "
-             f"{run.privacy['leakage_ssim']:+.3f} SSIM, met ε {run.privacy['met_epsilon_rate']:.1%}")
+        log_method(method, result.reid[method]["protected->protected"]["mAP"], run.privacy)
+    result.verdict = attack_verdict(result.privacy)
+    _log(f"attack verdict: {result.verdict['status']}: {result.verdict['reason']}")
     return result

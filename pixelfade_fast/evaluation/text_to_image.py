@@ -54,11 +54,11 @@ def run_text_to_image(model: DualEncoder, split: ReIDSplit, captions: Mapping[st
                       settings: SuiteSettings, *, dataset: str = "", config: FadeConfig | None = None,
                       log: Callable[[str], None] = print) -> GalleryResult:
     """Every method of ``settings`` protecting ``split.gallery`` (visible images) through ``model.image``;
-    captions of ``split.query`` as queries; ``split.train`` (at most settings.max_attack_train) feeds the attack."""
+    captions of ``split.query`` as queries; ``split.train`` (at most settings.attack.max_pairs) feeds the attack."""
     device = model.logit_scale.device
     size = model.image.input_size
     texts, text_pids = text_queries(split.query, captions)
-    train_records = subset(split.train, settings.max_attack_train, settings.seed)
+    train_records = subset(split.train, settings.attack.max_pairs, settings.seed)
     log(f"loading {len(split.gallery)} gallery and {len(train_records)} attack-training images at {size[0]}x{size[1]}")
     gallery = load_images([r.path for r in split.gallery], size).to(device)
     train = load_images([r.path for r in train_records], size).to(device)

@@ -4,7 +4,10 @@ Encoder: ``depth`` stride-2 4x4 convolutions (LeakyReLU 0.2; no norm on the firs
 transposed convolutions (ReLU), each followed by concatenation with the encoder feature of the same size;
 the last one maps to the output channels and a sigmoid gives pixels in (0, 1). Two departures from pix2pix,
 both so that a prediction depends only on its own input: GroupNorm instead of BatchNorm, and no dropout.
-Inputs whose sides are not multiples of 2**depth are edge-padded and the output cropped back.
+Inputs whose sides are not multiples of 2**depth are edge-padded and the output cropped back. Optionally
+(``input_skip``) a 1x1 convolution of the input is added to the head's logits: a full-resolution path on which
+the network can pass the protected pixels through, or learn to ignore them, without relearning them through the
+down-sampled levels (the first level already works at half resolution).
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ class RecoveryUNet(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 32, depth: int = 4,
-                 max_width: int = 256) -> None:
+                 max_width: int = 256, input_skip: bool = False) -> None:
         super().__init__()
         for name, value, low in (("in_channels", in_channels, 1), ("out_channels", out_channels, 1),
                                  ("width", width, 1), ("depth", depth, 1), ("max_width", max_width, width)):
@@ -57,6 +60,7 @@ class RecoveryUNet(nn.Module):
                                          _norm(channels[level - 1]), nn.ReLU()))
         last_source = channels[0] if depth == 1 else 2 * channels[0]
         self.head = nn.ConvTranspose2d(last_source, out_channels, 4, stride=2, padding=1)
+        self.input_skip = nn.Conv2d(in_channels, out_channels, 1, bias=False) if input_skip else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -66,6 +70,7 @@ class RecoveryUNet(nn.Module):
         pad_h, pad_w = (-height) % multiple, (-width) % multiple
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        logits = self.input_skip(x) if self.input_skip is not None else 0.0
         skips = []
         for block in self.down:
             x = block(x)
@@ -73,4 +78,4 @@ class RecoveryUNet(nn.Module):
         x = skips.pop()
         for block in self.up:
             x = torch.cat([block(x), skips.pop()], dim=1)
-        return torch.sigmoid(self.head(x))[:, :, :height, :width]
+        return torch.sigmoid(self.head(x) + logits)[:, :, :height, :width]

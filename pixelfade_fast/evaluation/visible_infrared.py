@@ -60,7 +60,7 @@ def run_visible_infrared(model: nn.Module, split: ReIDSplit, infrared_camids: It
         if not records:
             raise ValueError(f"the split has no {name} images (infrared cameras {sorted(infrared_camids)})")
     gallery_records = g_ir + g_vis  # infrared first: the figure shows the first gallery images
-    train_records = subset(split.train, settings.max_attack_train, settings.seed)
+    train_records = subset(split.train, settings.attack.max_pairs, settings.seed)
     log(f"loading {len(gallery_records)} gallery and {len(train_records)} attack-training images at "
         f"{size[0]}x{size[1]}")
     gallery = load_images([r.path for r in gallery_records], size).to(device)
