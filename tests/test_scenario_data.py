@@ -150,3 +150,16 @@ def test_infrared_crops_have_no_colour_and_differ_from_visible_ones():
         assert np.array_equal(infrared, render_synthped_crop(3, pid, 2, 0, (64, 32), infrared=True))
         visible = render_synthped_crop(3, pid, 2, 0, (64, 32))
         assert np.abs(visible.astype(int) - infrared.astype(int)).mean() > 10
+
+
+def test_synthped_command_writes_captions_and_infrared_cameras(tmp_path):
+    from pixelfade_fast import cli
+    from pixelfade_fast.data.captions import read_captions
+    from pixelfade_fast.data.synthped import read_modalities
+
+    out = tmp_path / "s"
+    assert cli.main(["synthped", str(out), "--train-ids", "1", "--test-ids", "2", "--images-per-cam", "1",
+                     "--cams", "2", "--size", "32", "16", "--infrared-cams", "1", "--captions", "2"]) == 0
+    assert read_modalities(out)[1]  # one infrared camera id
+    captions = read_captions(out / "query")
+    assert captions and all(len(c) == 2 for c in captions.values())

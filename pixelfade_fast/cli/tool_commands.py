@@ -11,7 +11,8 @@ def cmd_synthped(args: argparse.Namespace) -> int:
 
     split = generate_synthped(args.output, num_ids_train=args.train_ids, num_ids_test=args.test_ids,
                               images_per_id_per_cam=args.images_per_cam, num_cams=args.cams,
-                              size=tuple(args.size), seed=args.seed)
+                              size=tuple(args.size), seed=args.seed, infrared_cams=args.infrared_cams,
+                              captions_per_image=args.captions)
     print(f"wrote {len(split.train)} train, {len(split.query)} query, {len(split.gallery)} gallery images "
           f"to {args.output}")
     return 0
@@ -47,6 +48,10 @@ def add_tool_commands(commands) -> None:
     synth.add_argument("--cams", type=int, default=4, help="cameras")
     synth.add_argument("--size", type=int, nargs=2, default=[256, 128], metavar=("H", "W"), help="image size")
     synth.add_argument("--seed", type=int, default=0, help="generator seed")
+    synth.add_argument("--infrared-cams", type=int, default=0,
+                       help="extra infrared-like cameras (colour lost, thermal-like intensity; for --task vi)")
+    synth.add_argument("--captions", type=int, default=0,
+                       help="natural-language captions per image, in captions.jsonl sidecars (for --task t2i)")
     synth.set_defaults(func=cmd_synthped)
 
     info = commands.add_parser("backends", help="list the fade-step backends and where they run")
