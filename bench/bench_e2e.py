@@ -6,10 +6,11 @@ with its ratio to the official-style loop (batch 20, fp32; bench/e2e_loops.py sa
 floor of the same precision (forward + input-gradient backward, eager, nothing else). See docs/performance.md.
 
 Variants ("impl" column): official (the released loop's shape), floor_fp32 / floor_bf16 (eager; channels_last on
-CUDA), and ours_<backend>_<options>: fold (BatchNorm folded), compile (torch.compile of the model), graph (the
+CUDA; on the CPU also floor_fp32_channels_last, whose x_floor is against the contiguous floor), and ours_<backend>_<options>: fold (BatchNorm folded), compile (torch.compile of the model), graph (the
 whole step captured in a CUDA graph), bf16 (autocast with an fp32 master image), eager (none of them).
 
-    python bench/bench_e2e.py --device cpu --models osnet_x0_25 --batches 16 --out bench/results/e2e_cpu_2core.csv
+    OMP_NUM_THREADS=1 taskset -c 0 python bench/bench_e2e.py --device cpu --models osnet_x0_25 --batches 16 32 \
+        --out bench/results/e2e_cpu.csv
     python bench/bench_e2e.py --device cuda --batches 16 64 256 512 --out $OUT/e2e.csv --plot $OUT/e2e.png
 """
 from __future__ import annotations
@@ -46,6 +47,10 @@ def variants(device: torch.device) -> dict[str, tuple[str, Acceleration]]:
                                                           cuda_graph=False)),
         "ours_reference_fold": ("reference", Acceleration(fold_batchnorm=True, channels_last=cuda, cuda_graph=False)),
     }
+    if not cuda:  # channels_last is a CUDA default; on the CPU it is measured as an option
+        rows[f"ours_{fast}_fold_channels_last"] = (fast, Acceleration(fold_batchnorm=True, channels_last=True))
+        rows[f"ours_{fast}_fold_compile_channels_last"] = (fast, Acceleration(fold_batchnorm=True, channels_last=True,
+                                                                              compile=True))
     if cuda:
         rows.update({
             f"ours_{fast}_fold_graph": (fast, Acceleration(fold_batchnorm=True, cuda_graph=True)),
@@ -125,6 +130,11 @@ def main(argv=None) -> int:
                 floors[precision] = time_floor(model, (pixels - mean) / std, amp=amp,
                                                channels_last=device.type == "cuda", steps=args.timed_steps + 2)
                 rows.append(_row(args, device, model_name, name, floors[precision], official, None, flops))
+            if device.type == "cpu" and wanted("floor_fp32_channels_last"):  # the floor in the other CPU layout
+                timing = time_floor(model, (pixels - mean) / std, amp=False, channels_last=True,
+                                    steps=args.timed_steps + 2)
+                rows.append(_row(args, device, model_name, "floor_fp32_channels_last", timing, official,
+                                 floors.get("fp32"), flops))
             for name, (backend, options) in variants(device).items():
                 if not wanted(name) or time.perf_counter() - started > args.budget:
                     continue
@@ -158,7 +168,8 @@ def _row(args, device, model_name, impl, timing, official, floor, flops=None) ->
     ms = timing.per_image_ms(args.steps)
     row = dict(run_meta(device), model=model_name, input_size="x".join(map(str, args.input_size)), impl=impl,
                batch=timing.batch, steps=args.steps, timed_steps=args.timed_steps, ms_per_image=round(ms, 3),
-               step_ms_per_image=round(1000 * timing.step / timing.batch, 4), peak_mb=peak_memory_mb(device))
+               step_ms_per_image=round(1000 * timing.step / timing.batch, 4), warmup_s=round(timing.warmup, 2),
+               peak_mb=peak_memory_mb(device))
     if official is not None and impl != "official":
         row["x_official"] = round(official.per_image_ms(args.steps) / ms, 3)
     if floor is not None:

@@ -52,11 +52,14 @@ class StepTimer:
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds for a batch: ``setup`` once, then ``step`` per step; ``per_image(steps)`` in ms."""
+    """Seconds for a batch: ``setup`` once, then ``step`` per step; ``per_image(steps)`` in ms. ``warmup`` is the
+    first, untimed call (it includes torch.compile's compilation and CUDA-graph capture): paid once per process
+    and batch shape, not per batch."""
 
     batch: int
     setup: float
     step: float
+    warmup: float = 0.0
 
     def per_image_ms(self, steps: int) -> float:
         return 1000.0 * (self.setup + steps * self.step) / self.batch
@@ -76,14 +79,18 @@ def time_ours(model: nn.Module, images: torch.Tensor, backend: str, acceleration
     keys = derive_keys(1, range(images.shape[0]))
     timer = StepTimer(images.device)
     with Protector(model, config, backend=backend, acceleration=acceleration, observer=timer) as protector:
+        started = time.perf_counter()
         protector.protect_batch(images, keys)
+        if images.device.type == "cuda":
+            torch.cuda.synchronize(images.device)
+        warmup_s = time.perf_counter() - started
         timer.marks.clear()
         timer.mark()
         setup = protector.setup(images, keys)
         timer.mark()
         protector.run(setup)
         setup_s, step_s = _measure(timer, warm)
-    return Timing(images.shape[0], setup_s, step_s)
+    return Timing(images.shape[0], setup_s, step_s, warmup_s)
 
 
 def time_floor(model: nn.Module, images: torch.Tensor, *, amp: bool, channels_last: bool, steps: int,

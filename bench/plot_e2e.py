@@ -1,6 +1,6 @@
 """The figure of bench_e2e.py: ms per image (T steps) against batch size, one panel per model, log scale.
 
-    python bench/plot_e2e.py bench/results/e2e_cpu_2core.csv docs/figures/e2e_cpu.png
+    python bench/plot_e2e.py bench/results/e2e_cpu.csv docs/figures/e2e_cpu.png
 """
 from __future__ import annotations
 

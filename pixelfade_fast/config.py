@@ -13,7 +13,7 @@ from .reference.ops import NORMS
 SCHEDULES = ("paper", "released")
 MASK_GRANULARITIES = ("element", "pixel")
 CLAMPS = ("pixel", "data")
-CLOSING_STEPS = ("fixed", "backtrack")
+CO_STEPS = ("backtrack", "fixed")
 
 
 def _check_int(name: str, value, low: int, high: int | None = None) -> None:
@@ -81,9 +81,12 @@ class FadeConfig:
     epsilon_relative: float = field(default=0.0, metadata={
         "help": "ε of each image as this fraction of its mean squared feature, mean_d f0²; follows the model's "
                 "feature scale (0: the absolute ε above)"})
-    closing_step: str = field(default="fixed", metadata={
-        "help": "β in the CO-only closing steps: 'fixed', or 'backtrack' (per image: halved after a step that "
-                "raised the loss, grown back towards β after one that lowered it)", "choices": CLOSING_STEPS})
+    co_step: str = field(default="backtrack", metadata={
+        "help": "step size of the CO-only steps of the 'paper' schedule: 'backtrack' (per image: halved after a "
+                "CO-only step that raised the loss, x1.25 up to beta_max_factor·β after one that lowered it), or 'fixed' "
+                "(β, the paper's)", "choices": CO_STEPS})
+    beta_max_factor: float = field(default=4.0, metadata={
+        "help": "largest step size of a backtracking CO-only step, as a multiple of β (>= 1)"})
 
     def __post_init__(self) -> None:
         _check_int("steps", self.steps, 1)
@@ -100,7 +103,8 @@ class FadeConfig:
         _check_choice("masks", self.masks, MASK_GRANULARITIES)
         _check_choice("clamp", self.clamp, CLAMPS)
         _check_float("epsilon_relative", self.epsilon_relative, 0.0)
-        _check_choice("closing_step", self.closing_step, CLOSING_STEPS)
+        _check_choice("co_step", self.co_step, CO_STEPS)
+        _check_float("beta_max_factor", self.beta_max_factor, 1.0)
         for flag in ("feature_norm", "quantize"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"FadeConfig.{flag} must be True or False, got {getattr(self, flag)!r}")

@@ -41,13 +41,13 @@ def phase_of_step(config: FadeConfig, t: int) -> int:
     return MAIN
 
 
-BACKTRACK_SHRINK = 0.5  # β_i after a closing step that raised L_i
-BACKTRACK_GROW = 1.25  # β_i after one that lowered it (never above β)
+BACKTRACK_SHRINK = 0.5  # β_i after a CO-only step that raised L_i
+BACKTRACK_GROW = 1.25  # β_i after one that lowered it (never above beta_max_factor·β)
 
 
 class Schedule:
-    """The per-image state of a schedule (ε_i, mask cursor j_i, closing-step β_i, device step counter) and its
-    decision rule.
+    """The per-image state of a schedule (ε_i, mask cursor j_i, CO-only step size β_i, device step counter) and
+    its decision rule.
 
     ``step_flags(loss)`` turns the per-image losses [B] measured at the current images into the flags of the
     current step, then advances the state, all in place on the device. ``reset(epsilon)`` starts a new batch.
@@ -64,9 +64,11 @@ class Schedule:
         self.epsilon = torch.full((batch,), config.epsilon, dtype=torch.float32, device=self.device)
         self._beta = torch.full((batch,), config.beta, dtype=torch.float32, device=self.device)
         self._beta_unsat = torch.full((batch,), config.beta_unsat, dtype=torch.float32, device=self.device)
-        self.closing_beta = self._beta.clone()  # β_i of the closing steps (backtracking)
+        self._beta_max = torch.full((batch,), config.beta * config.beta_max_factor, dtype=torch.float32,
+                                    device=self.device)
+        self.co_beta = self._beta.clone()  # β_i of the CO-only steps (backtracking)
         self.previous_loss = torch.zeros(batch, dtype=torch.float32, device=self.device)
-        self.stepped = torch.zeros(batch, dtype=torch.bool, device=self.device)  # took a closing CO step last
+        self.stepped = torch.zeros(batch, dtype=torch.bool, device=self.device)  # took a CO-only step last
 
     def reset(self, epsilon: torch.Tensor | None = None) -> None:
         """Back to step 0 for a new batch, with its per-image ε [B] (default: the config's ε); in place, so a
@@ -74,13 +76,13 @@ class Schedule:
         self.step.zero_()
         self.mask_cursor.zero_()
         self.epsilon.copy_(epsilon if epsilon is not None else self.config.epsilon)
-        self.closing_beta.copy_(self._beta)
+        self.co_beta.copy_(self._beta)
         self.stepped.zero_()
 
     def adopt(self, parent: Schedule, rows: torch.Tensor, step: int) -> None:
         """The state of images ``rows`` of ``parent`` at step ``step`` (a compacted batch continuing them)."""
         self.step.fill_(step)
-        for name in ("mask_cursor", "epsilon", "closing_beta", "previous_loss", "stepped"):
+        for name in ("mask_cursor", "epsilon", "co_beta", "previous_loss", "stepped"):
             getattr(self, name).copy_(getattr(parent, name).index_select(0, rows))
 
     def current_phase(self) -> torch.Tensor:
@@ -107,21 +109,21 @@ class Schedule:
         mask_idx = self.mask_cursor.clone()
         self.mask_cursor.copy_(torch.remainder(self.mask_cursor + do_pro.to(torch.int32), self.config.num_masks))
         beta = self._beta
-        if self.config.closing_step == "backtrack":
-            beta = self._backtrack(loss, phase, do_co)
+        if self.config.co_step == "backtrack":
+            beta = self._backtrack(loss, do_co & ~do_pro)
         return StepFlags(do_co, do_pro, beta, mask_idx, phase)
 
-    def _backtrack(self, loss: torch.Tensor, phase: torch.Tensor, do_co: torch.Tensor) -> torch.Tensor:
-        """β_i of a closing CO step: judged by what the image's previous closing step did to its loss."""
-        closing = (phase == FINAL) | (phase == FINISH)
+    def _backtrack(self, loss: torch.Tensor, co_only: torch.Tensor) -> torch.Tensor:
+        """β_i of this step. A CO-only step (main phase above ε, final, finish) moves the image by the CO update
+        alone, so the next loss judges it: halve β_i when L_i rose, grow it (up to beta_max_factor·β) when it fell. Steps
+        that also replace (PRO) use the fixed β and are not judged: the replacement moves L_i as well."""
         rose = loss > self.previous_loss
-        judged = self.stepped & closing
-        adjusted = torch.where(rose, self.closing_beta * BACKTRACK_SHRINK,
-                               torch.minimum(self.closing_beta * BACKTRACK_GROW, self._beta))
-        self.closing_beta.copy_(torch.where(judged, adjusted, self.closing_beta))
+        adjusted = torch.where(rose, self.co_beta * BACKTRACK_SHRINK,
+                               torch.minimum(self.co_beta * BACKTRACK_GROW, self._beta_max))
+        self.co_beta.copy_(torch.where(self.stepped, adjusted, self.co_beta))
         self.previous_loss.copy_(loss)
-        self.stepped.copy_(closing & do_co)
-        return torch.where(closing, self.closing_beta, self._beta)
+        self.stepped.copy_(co_only)
+        return torch.where(co_only, self.co_beta, self._beta)
 
     def _released(self, loss: torch.Tensor, phase: torch.Tensor) -> StepFlags:
         """The authors' released loop, one decision for the whole batch from the batch-mean loss.

@@ -27,7 +27,7 @@ def test_paper_init_replaces_every_element_exactly_once():
 
 
 def test_paper_main_phase_decides_per_image():
-    cfg = FadeConfig(steps=10, init_steps=1, final_steps=1, num_masks=3)
+    cfg = FadeConfig(steps=10, init_steps=1, final_steps=1, num_masks=3, co_step="fixed")  # β: tested below
     losses = [[1.0, 1.0, 1.0], [0.1, 0.01, EPS], [0.01, 0.01, 0.02], [0.5, 0.001, 0.04]]
     flags = run(cfg, losses)
     assert flags[1].do_co.tolist() == [True, False, True]  # L >= ε means CO (ε itself included)
@@ -96,17 +96,28 @@ def test_each_image_has_its_own_epsilon():
     assert FadeConfig().epsilon_of(target).tolist() == pytest.approx([0.03, 0.03])
 
 
-def test_backtracking_halves_beta_after_a_rise_and_grows_it_back():
-    cfg = FadeConfig(steps=6, init_steps=1, final_steps=5, closing_step="backtrack", beta=0.01)
+def test_backtracking_halves_beta_after_a_rise_and_grows_it_up_to_beta_max():
+    cfg = FadeConfig(steps=7, init_steps=1, final_steps=3, epsilon=0.1, beta=0.01, beta_max_factor=2.0)
+    assert cfg.co_step == "backtrack"
     schedule = Schedule(cfg, 2, torch.device("cpu"))
-    # image 0: the loss rises twice then falls; image 1: it keeps falling (β stays at its cap β)
-    losses = [[0.5, 0.5], [0.4, 0.4], [0.6, 0.3], [0.7, 0.2], [0.5, 0.1], [0.4, 0.05]]
-    betas = [schedule.step_flags(torch.tensor(row)).beta.tolist() for row in losses]
-    assert betas[0] == pytest.approx([0.01, 0.01])  # init: β
-    assert betas[1] == pytest.approx([0.01, 0.01])  # first closing step: nothing to judge yet
-    assert betas[2] == pytest.approx([0.005, 0.01])  # rose: halved
-    assert betas[3] == pytest.approx([0.0025, 0.01])
-    assert betas[4] == pytest.approx([0.003125, 0.01])  # fell: x1.25
-    assert betas[5] == pytest.approx([0.00390625, 0.01])
-    fixed = Schedule(FadeConfig(steps=6, init_steps=1, final_steps=5), 2, torch.device("cpu"))
+    # t=0 init; t=1..3 main; t=4..6 final. Image 0 stays above ε: its loss rises twice, then falls three times.
+    # Image 1 falls below ε at t=2 (a PRO step: fixed β, and not judged), rises above it at t=3, then falls.
+    losses = [[0.5, 0.5], [0.4, 0.4], [0.6, 0.05], [0.7, 0.3], [0.5, 0.2], [0.4, 0.15], [0.3, 0.12]]
+    flags = [schedule.step_flags(torch.tensor(row)) for row in losses]
+    betas = [f.beta.tolist() for f in flags]
+    assert [f.do_pro.tolist() for f in flags[1:4]] == [[False, False], [False, True], [False, False]]
+    assert betas[0] == pytest.approx([0.01, 0.01])  # init (CO + PRO): β
+    assert betas[1] == pytest.approx([0.01, 0.01])  # first CO-only step: nothing to judge yet
+    assert betas[2] == pytest.approx([0.005, 0.01])  # image 0 rose: halved; image 1 replaces: β
+    assert betas[3] == pytest.approx([0.0025, 0.0125])  # image 1: judged by its t=1 CO-only step (it fell)
+    assert betas[4] == pytest.approx([0.003125, 0.015625])  # fell: x1.25
+    assert betas[5] == pytest.approx([0.00390625, 0.01953125])
+    assert betas[6] == pytest.approx([0.0048828125, 0.02])  # image 1 capped at beta_max_factor·β
+    fixed = Schedule(FadeConfig(steps=7, init_steps=1, final_steps=3, epsilon=0.1, co_step="fixed"), 2,
+                     torch.device("cpu"))
     assert all(fixed.step_flags(torch.tensor(row)).beta.tolist() == pytest.approx([0.01, 0.01]) for row in losses)
+
+
+def test_a_step_size_cap_below_beta_is_refused():
+    with pytest.raises(ValueError, match="beta_max_factor"):
+        FadeConfig(beta_max_factor=0.5)

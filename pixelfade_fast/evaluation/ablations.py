@@ -11,6 +11,7 @@ All work in the model's normalised space, like PixelFade; inputs and outputs are
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Callable, Sequence
 
@@ -176,9 +177,11 @@ def random_perturb(model, images, amplitude: float, config=None, seed=0, *, uids
 
 def l1_to_noise(model, images, weight: float, config=None, seed=0, *, uids=None, batch_size=None) -> torch.Tensor:
     """Fig. 4 right: no replacement; every step is a CO step on L_f + w·mean_e |x^p - η| (η from seed/uid), the
-    L1 gradient w·sign(x^p - η)/n added to the feature gradient. The schedule's CO/PRO decisions are unused."""
+    L1 gradient w·sign(x^p - η)/n added to the feature gradient. The schedule's CO/PRO decisions are unused, and
+    its step size is the fixed β: backtracking judges a step by L_f alone, not by this objective."""
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
         raise ValueError(f"weight must be a non-negative number, got {weight!r}")
+    config = dataclasses.replace(config or FadeConfig(), co_step="fixed")
 
     def make_step(batch, setup: BatchSetup, mean, std):
         eta = fade_noise(setup.keys, setup.x.shape[1:]).to(setup.x.dtype)

@@ -1,0 +1,143 @@
+"""Does PixelFade meet ε for every image, in how many steps, and what does it cost Re-ID? Per model and config.
+
+For the first --test-ids test identities of CUHK01 (their query and gallery images, all protected), each
+configuration of CONFIGS gives: the met-ε rate, the mean and largest number of steps an image was worked on
+(T, plus the finish steps in which it still took a CO step), the median final loss and ε, protected→protected
+mAP over the clean→clean mAP of the same images (mAP kept), the mean PSNR of the protected image to the original
+(lower hides more), and seconds per image.
+
+    python bench/bench_constraint.py --root ../shared/data/cuhk01 --test-ids 32 \\
+        --model osnet_x0_25 --model osnet_x0_25:runs/cuhk01_256x128/osnet_x0_25_cuhk01.safetensors \\
+        --out bench/results/constraint_cuhk01_cpu.csv
+
+A --model is any `pixelfade protect --model` spec; the bare zoo name is the bundled SynthPed model.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import pixelfade_fast as pf
+from pixelfade_fast import data
+from pixelfade_fast.engine import StepRecord
+from pixelfade_fast.evaluation.reid_metrics import evaluate_reid
+from pixelfade_fast.models.spec import load_model_spec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import run_meta, write_rows  # noqa: E402
+
+CONFIGS = {
+    "paper: T=100, fixed beta": pf.FadeConfig(finish_steps=0, co_step="fixed"),
+    "fixed beta + 50 finish": pf.FadeConfig(co_step="fixed"),
+    "backtrack + 50 finish (default)": pf.FadeConfig(),
+    "relative eps 0.015 + backtrack + 50 finish": pf.FadeConfig(epsilon_relative=0.015),
+}
+
+
+class StepCounter:
+    """An engine observer counting, per image of one batch, the steps it was worked on: every step of T, plus
+    each finish step in which it took a CO step (compacted batches name their images in ``record.rows``)."""
+
+    def __init__(self, batch: int, config: pf.FadeConfig) -> None:
+        self.finish_steps = torch.zeros(batch, dtype=torch.int64)
+        self.config = config
+
+    def __call__(self, record: StepRecord) -> None:
+        if record.step < self.config.steps:
+            return
+        do_co = record.flags.do_co  # stays on the device: no host synchronisation in the loop
+        self.finish_steps = self.finish_steps.to(do_co.device)
+        took = torch.zeros_like(self.finish_steps, dtype=torch.bool)
+        rows = record.rows if record.rows is not None else torch.arange(do_co.numel(), device=do_co.device)
+        took.index_put_((rows,), do_co)  # padding repeats a row with its own flag: no double count
+        self.finish_steps += took
+
+    @property
+    def steps(self) -> torch.Tensor:
+        return self.config.steps + self.finish_steps.cpu()
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    mse = (a - b).square().flatten(1).mean(dim=1).clamp_min(1e-12)
+    return 10 * torch.log10(1.0 / mse)
+
+
+def features(model, images: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    mean = torch.as_tensor(model.mean).view(1, -1, 1, 1)
+    std = torch.as_tensor(model.std).view(1, -1, 1, 1)
+    with torch.no_grad():
+        return torch.cat([model((chunk - mean) / std) for chunk in images.split(batch)])
+
+
+def run(model, images: torch.Tensor, config: pf.FadeConfig, batch: int, seed: int) -> dict:
+    outputs, losses, epsilons, met, steps = [], [], [], [], []
+    begin = time.perf_counter()
+    for start in range(0, images.shape[0], batch):
+        chunk = images[start:start + batch]
+        counter = StepCounter(chunk.shape[0], config)
+        result = pf.protect(model, chunk, config, uids=range(start, start + chunk.shape[0]), seed=seed,
+                            batch_size=chunk.shape[0], observer=counter, progress=False)
+        outputs.append(result.images)
+        losses.append(result.final_loss)
+        epsilons.append(result.epsilon)
+        met.append(result.met_epsilon)
+        steps.append(counter.steps)
+    elapsed = time.perf_counter() - begin
+    steps_all = torch.cat(steps).float()
+    return {"protected": torch.cat(outputs), "met_rate": round(float(torch.cat(met).float().mean()), 4),
+            "mean_steps": round(float(steps_all.mean()), 1), "max_steps": int(steps_all.max()),
+            "median_final_loss": round(float(torch.cat(losses).median()), 5),
+            "median_epsilon": round(float(torch.cat(epsilons).median()), 5),
+            "s_per_image": round(elapsed / images.shape[0], 3)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="the CUHK01 folder")
+    parser.add_argument("--model", action="append", required=True, help="a model spec (repeatable)")
+    parser.add_argument("--test-ids", type=int, default=32, help="test identities to protect (default: %(default)s)")
+    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--batch", type=int, default=16, help="images per protect batch (default: %(default)s)")
+    parser.add_argument("--out", type=Path, help="CSV to write (rows are appended to it as they finish)")
+    args = parser.parse_args(argv)
+    split = data.read_cuhk01(args.root)
+    ids = sorted({r.pid for r in split.query})[: args.test_ids]
+    query = [r for r in split.query if r.pid in ids]
+    gallery = [r for r in split.gallery if r.pid in ids]
+    rows = []
+    for spec in args.model:
+        model = load_model_spec(spec).eval()
+        images = data.load_images([r.path for r in query + gallery], tuple(model.input_size))
+        pids = [r.pid for r in query + gallery]
+        camids = [r.camid for r in query + gallery]
+
+        def mean_ap(batch_images: torch.Tensor) -> float:
+            feats = features(model, batch_images)
+            q, g = feats[: len(query)], feats[len(query):]
+            return evaluate_reid(q, pids[: len(query)], camids[: len(query)], g, pids[len(query):],
+                                 camids[len(query):])["mAP"]
+
+        clean_map = mean_ap(images)
+        for name in args.configs:
+            outcome = run(model, images, CONFIGS[name], args.batch, seed=7)
+            protected = outcome.pop("protected")
+            protected_map = mean_ap(protected)
+            row = dict(run_meta(torch.device("cpu")), model=spec, images=images.shape[0], config=name, **outcome,
+                       mAP_clean=round(clean_map, 4), mAP_protected=round(protected_map, 4),
+                       mAP_kept=round(protected_map / clean_map, 4),
+                       psnr_to_original=round(float(psnr(protected, images).mean()), 2))
+            rows.append(row)
+            print(f"{spec[-40:]:40s} {name:44s} met {row['met_rate']:6.1%} steps {row['mean_steps']:6.1f} "
+                  f"(max {row['max_steps']}) mAP kept {row['mAP_kept']:.3f} PSNR {row['psnr_to_original']:.2f} "
+                  f"{row['s_per_image']:.2f} s/img", flush=True)
+            if args.out:
+                write_rows(args.out, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
