@@ -47,10 +47,12 @@ class FadeConfig:
     """PixelFade hyper-parameters; each field's meaning is its ``help`` metadata (also ``pixelfade protect -h``).
 
     Defaults follow the paper (T=100, 5 init and 5 final steps, I=5, ε=0.03, α=0.6, β=0.01) and the authors'
-    released code where the paper is silent (l1mean normaliser, element masks), plus ``finish_steps=50``: with
-    OSNet-x0.25 the paper's T=100 leaves most images just above ε (36% met on CUHK01, 28% on SynthPed); 50 more
-    CO-only steps for the images still above it reach 94% / 100% for 1.5x the time (bench/bench_epsilon.py).
-    ``finish_steps=0`` is the paper's loop exactly. A bad value raises ValueError naming the field and its range.
+    released code where the paper is silent (l1mean normaliser, element masks), plus two rules of ours for meeting
+    ε per image: ``finish_steps=50`` (CO-only steps after T for the images still at or above ε) and
+    ``co_step="backtrack"`` (each image's CO-only step size halved after a step that raised its loss, x1.25 up to
+    4β after one that lowered it). ``finish_steps=0, co_step="fixed"`` is the paper's loop exactly. Measured in
+    bench/bench_constraint.py (bench/results/constraint_cuhk01_cpu.csv, docs/results/constraint.md). A bad value
+    raises ValueError naming the field and its range.
     """
 
     steps: int = field(default=100, metadata={"help": "T: protection steps"})

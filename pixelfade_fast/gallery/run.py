@@ -30,7 +30,7 @@ from .image_io import ImageReader, LoadedImage, PngWriter, to_uint8_images
 from .inputs import InputListing, check_folders, check_output_names, find_inputs, image_uid
 from .manifest import Manifest, ManifestEntry
 from .plan import Batch, Shard, batch_plan, inputs_digest
-from .run_record import RunRecord, check_resume, read_run_record, write_run_record
+from .run_record import RUN_RECORD, RunRecord, check_resume, read_run_record, write_run_record
 from .seed_file import SeedFile, create_seed_file, read_seed_file
 
 PREFETCH_BATCHES = 2
@@ -158,10 +158,12 @@ def _check(model: nn.Module, model_id: str, in_dir: Path, out_dir: Path, setting
         check_resume(existing, record)
         for manifest in all_manifests(out_real):
             done |= {entry.path for entry in manifest.read()}
-    elif out_real.exists() and any(out_real.iterdir()):
+    elif out_real.exists() and any(not _another_rank_starting(p, shard) for p in out_real.iterdir()):
         # Another torchrun rank of this same run may have started first: the same record, and nothing listed in
         # this rank's manifest (a single process must find every manifest empty).
         mine = [Manifest(out_real / shard.manifest_name)] if shard.world_size > 1 else all_manifests(out_real)
+        if existing is None and shard.world_size > 1:
+            existing = read_run_record(out_real)  # another rank may have renamed its record into place meanwhile
         listed = sum(len(m.read()) for m in mine)
         if existing is None or listed or existing.to_json() != record.to_json():
             what = (f"a pixelfade run ({sum(len(m.read()) for m in all_manifests(out_real))} images listed)"
@@ -170,6 +172,12 @@ def _check(model: nn.Module, model_id: str, in_dir: Path, out_dir: Path, setting
                                f"or choose an empty output folder")
     return _Plan(in_real, out_real, listing, outputs, batch_plan(listing.images, settings.batch_size), record,
                  seed, Path(seed_file) if seed_file is not None else None, done)
+
+
+def _another_rank_starting(path: Path, shard: Shard) -> bool:
+    """Under torchrun, the temporary file of a run record another rank is writing at this moment: not a sign of
+    another run (that rank's record, once renamed into place, is compared like any other)."""
+    return shard.world_size > 1 and path.name.startswith(f".{RUN_RECORD}.") and path.name.endswith(".tmp")
 
 
 def _peek_seed(path: Path) -> SeedFile:
