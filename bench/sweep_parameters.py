@@ -3,11 +3,11 @@
 
     pixelfade synthped runs/synthped_dev --train-ids 200 --test-ids 20 --images-per-cam 1 --cams 2 \\
         --size 128 64 --seed 2024
-    nice -n 10 python bench/sweep_parameters.py --data synthped --root runs/synthped_dev --test-ids 12 \\
-        --attack-train 64 --attack-preset demo --out docs/results/figures_dev/fig5_sweep_synthped.csv \\
-        --figure docs/results/figures_dev/fig5_parameters_synthped.png
-    python bench/sweep_parameters.py --plot docs/results/figures_dev/fig5_sweep_synthped.csv \\
-        --figure docs/results/figures_dev/fig5_parameters_synthped.png     # redraw from the CSV only
+    python bench/sweep_parameters.py --data synthped --root runs/synthped_dev --test-ids 12 \\
+        --attack-train 64 --attack-preset demo --out docs/results/fig5/fig5_sweep_synthped.csv \\
+        --figure docs/results/fig5/fig5_parameters_synthped.png
+    python bench/sweep_parameters.py --plot docs/results/fig5/fig5_sweep_synthped.csv \\
+        --figure docs/results/fig5/fig5_parameters_synthped.png     # redraw from the CSV only
 
 Defaults: the bundled OSNet-x0.25 (or --model/--weights), FadeConfig() as the base, the values of
 sweep.SWEEP_VALUES (--values NAME=V1,V2,... replaces one sweep), --test-ids 12 query identities (seeded, query and
@@ -22,13 +22,14 @@ from pathlib import Path
 import torch
 
 from pixelfade_fast import data
-from pixelfade_fast.cli import READERS, limit_test_ids, load_model
+from pixelfade_fast.cli.evaluate_command import READERS, limit_test_ids
 from pixelfade_fast.config import FadeConfig
 from pixelfade_fast.data.images import load_images
 from pixelfade_fast.evaluation.attack_settings import attack_preset
 from pixelfade_fast.evaluation.figures import parameter_sweep_figure
 from pixelfade_fast.evaluation.sweep import (SWEEP_PARAMETERS, SWEEP_VALUES, SweepData, check_values, read_sweep_csv,
                                              run_sweep, write_sweep_csv)
+from pixelfade_fast.models.spec import load_model_spec
 
 
 def parse_values(items: list[str]) -> dict[str, tuple]:
@@ -80,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         split = limit_test_ids(getattr(data, READERS[args.data])(args.root), args.test_ids, args.seed)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"error: {error}")
-    model, _ = load_model(args.model, args.weights, args.device, args.input_size)
+    try:
+        model = load_model_spec(args.model, weights=args.weights, input_size=args.input_size).eval().to(args.device)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"error: {error}")
     size = tuple(model.input_size)
     train_records = split.train
     if len(train_records) > args.attack_train:

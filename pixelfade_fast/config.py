@@ -14,6 +14,7 @@ SCHEDULES = ("paper", "released")
 MASK_GRANULARITIES = ("element", "pixel")
 CLAMPS = ("pixel", "data")
 CO_STEPS = ("backtrack", "fixed")
+EPSILON_SCALES = ("relative", "absolute")
 
 
 def _check_int(name: str, value, low: int, high: int | None = None) -> None:
@@ -47,19 +48,21 @@ class FadeConfig:
     """PixelFade hyper-parameters; each field's meaning is its ``help`` metadata (also ``pixelfade protect -h``).
 
     Defaults follow the paper (T=100, 5 init and 5 final steps, I=5, ε=0.03, α=0.6, β=0.01) and the authors'
-    released code where the paper is silent (l1mean normaliser, element masks), plus two rules of ours for meeting
-    ε per image: ``finish_steps=50`` (CO-only steps after T for the images still at or above ε) and
-    ``co_step="backtrack"`` (each image's CO-only step size halved after a step that raised its loss, x1.25 up to
-    4β after one that lowered it). ``finish_steps=0, co_step="fixed"`` is the paper's loop exactly. Measured in
-    bench/bench_constraint.py (bench/results/constraint_cuhk01_cpu.csv, docs/results/constraint.md). A bad value
-    raises ValueError naming the field and its range.
+    released code where the paper is silent (l1mean normaliser, element masks), plus three rules of ours for meeting
+    ε per image on any model: ``epsilon_scale="relative"`` (ε_i = ε · mean_d f0_i², so the constraint follows the
+    model's feature scale as Re-ID matching does), ``finish_steps=50`` (CO-only steps after T for the images still
+    at or above ε) and ``co_step="backtrack"`` (each image's CO-only step size x0.8 after a step that raised its
+    loss, x1.05 up to 4β after one that lowered it). ``epsilon_scale="absolute", finish_steps=0, co_step="fixed"``
+    is the paper's loop exactly. Measured in bench/bench_constraint.py (bench/results/constraint_cuhk01_cpu.csv,
+    docs/results/constraint.md). A bad value raises ValueError naming the field and its range.
     """
 
     steps: int = field(default=100, metadata={"help": "T: protection steps"})
     init_steps: int = field(default=5, metadata={"help": "T_init: warm-up steps that do CO and PRO on every image"})
     final_steps: int = field(default=5, metadata={"help": "T_final: closing CO-only steps"})
     num_masks: int = field(default=5, metadata={"help": "I: disjoint replacement masks (1..255)"})
-    epsilon: float = field(default=0.03, metadata={"help": "ε: per-image feature-loss threshold"})
+    epsilon: float = field(default=0.03, metadata={
+        "help": "ε: per-image feature-loss threshold (a fraction of mean_d f0² or an absolute loss: epsilon_scale)"})
     alpha: float = field(default=0.6, metadata={"help": "α: momentum decay, in [0, 1)"})
     beta: float = field(default=0.01, metadata={"help": "β: CO step size"})
     beta_unsat: float = field(default=0.04, metadata={
@@ -80,12 +83,12 @@ class FadeConfig:
         "help": "extra CO-only steps after T for the images still at or above ε (0: the paper's loop exactly)"})
     quantize: bool = field(default=False, metadata={
         "help": "round to the 8-bit pixel grid in the CO-only closing steps (the gallery always does)"})
-    epsilon_relative: float = field(default=0.0, metadata={
-        "help": "ε of each image as this fraction of its mean squared feature, mean_d f0²; follows the model's "
-                "feature scale (0: the absolute ε above)"})
+    epsilon_scale: str = field(default="relative", metadata={
+        "help": "'relative': each image's threshold is ε · mean_d f0², its own mean squared feature (follows the "
+                "model's feature scale); 'absolute': ε itself (the paper's)", "choices": EPSILON_SCALES})
     co_step: str = field(default="backtrack", metadata={
-        "help": "step size of the CO-only steps of the 'paper' schedule: 'backtrack' (per image: halved after a "
-                "CO-only step that raised the loss, x1.25 up to beta_max_factor·β after one that lowered it), or 'fixed' "
+        "help": "step size of the CO-only steps of the 'paper' schedule: 'backtrack' (per image: x0.8 after a "
+                "CO-only step that raised the loss, x1.05 up to beta_max_factor·β after one that lowered it), or 'fixed' "
                 "(β, the paper's)", "choices": CO_STEPS})
     beta_max_factor: float = field(default=4.0, metadata={
         "help": "largest step size of a backtracking CO-only step, as a multiple of β (>= 1)"})
@@ -104,7 +107,7 @@ class FadeConfig:
         _check_choice("norm", self.norm, NORMS)
         _check_choice("masks", self.masks, MASK_GRANULARITIES)
         _check_choice("clamp", self.clamp, CLAMPS)
-        _check_float("epsilon_relative", self.epsilon_relative, 0.0)
+        _check_choice("epsilon_scale", self.epsilon_scale, EPSILON_SCALES)
         _check_choice("co_step", self.co_step, CO_STEPS)
         _check_float("beta_max_factor", self.beta_max_factor, 1.0)
         for flag in ("feature_norm", "quantize"):
@@ -116,9 +119,9 @@ class FadeConfig:
         return self.masks == "pixel"
 
     def epsilon_of(self, target: torch.Tensor) -> torch.Tensor:
-        """ε per image [B] for targets f0 [B, D]: the absolute ε, or ``epsilon_relative`` · mean_d f0²."""
-        if self.epsilon_relative > 0:
-            return (self.epsilon_relative * target.float().square().mean(dim=1)).clamp_min(1e-12)
+        """ε per image [B] for targets f0 [B, D]: ε · mean_d f0² (relative), or ε (absolute)."""
+        if self.epsilon_scale == "relative":
+            return (self.epsilon * target.float().square().mean(dim=1)).clamp_min(1e-12)
         return torch.full((target.shape[0],), self.epsilon, dtype=torch.float32, device=target.device)
 
     @property

@@ -1,6 +1,6 @@
 """Redraw a report's matplotlib figures (privacy_utility.png, ad_vs_recovery.png) from its report.json.
 
-    python scripts/redraw_report_figures.py docs/results/cuhk01/report.json --out docs/results/figures_dev/cuhk01_old
+    python scripts/redraw_report_figures.py docs/results/cuhk01/report.json --out /tmp/cuhk01_figures
 """
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ def test_presets_are_valid_and_grow():
         assert preset.describe().startswith(f"U-Net width {preset.width}, depth {preset.depth}")
     # strong: every training image, a deeper net, augmentation; the small ones cap their pairs
     assert strong.max_pairs is None and "every training image" in strong.describe()
-    assert tiny.max_pairs == demo.max_pairs == 64 and strong.depth > demo.depth
+    assert tiny.max_pairs == demo.max_pairs == 64 and strong.depth > demo.depth and strong.blocks > demo.blocks
     assert strong.flip and strong.crop == (128, 64) and "random 128x64 crops" in strong.describe()
     assert attack_preset("strong", epochs=3) == dataclasses.replace(strong, epochs=3)
 

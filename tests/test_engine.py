@@ -157,7 +157,8 @@ def test_bad_model_output_and_devices_get_clear_errors(model, images):
 
 
 def test_observer_sees_every_step_with_the_schedule_flags(model, images):
-    config = pf.FadeConfig(steps=8, init_steps=2, final_steps=2, finish_steps=3)
+    # absolute ε: one threshold for every image, so the flags can be checked against the measured loss alone
+    config = pf.FadeConfig(steps=8, init_steps=2, final_steps=2, finish_steps=3, epsilon_scale="absolute")
     records = []
 
     def observe(record: engine.StepRecord) -> None:

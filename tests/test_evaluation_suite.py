@@ -1,5 +1,6 @@
 """A tiny end-to-end evaluation: SynthPed -> protect with each method -> Re-ID, attack, report files."""
 import json
+import shlex
 
 import pytest
 from PIL import Image
@@ -85,10 +86,13 @@ def test_evaluate_command(tiny_data, tmp_path, capsys):
     code = cli.main(["evaluate", "--data", "synthped", "--root", str(root), "--model", "tiny_cnn",
                      "--weights", str(weights), "--input-size", *map(str, SIZE), "--methods", "mosaic,blur",
                      "--attack-preset", "tiny", "--attack-epochs", "1", "--attack-width", "8", "--max-test-ids", "3",
-                     "--device", "cpu", "--out", str(tmp_path / "out")])
+                     "--name", "tiny world (3 ids)", "--device", "cpu", "--out", str(tmp_path / "out")])
     assert code == 0
     payload = json.loads((tmp_path / "out" / "report.json").read_text())
     assert payload["sizes"]["query_ids"] == 3
+    # the recorded command can be pasted back into a shell: arguments with spaces stay one argument
+    recorded = shlex.split(payload["command"])
+    assert recorded[recorded.index("--name") + 1] == "tiny world (3 ids)"
     assert "--methods mosaic,blur" in payload["command"]
     attack = payload["settings"]["attack"]
     assert (attack["epochs"], attack["width"], attack["max_pairs"]) == (1, 8, 64)  # tiny preset, two overridden

@@ -32,9 +32,16 @@ def setup(tmp_path_factory):
     return base, root, weights, seed_file, output_bytes(single)
 
 
+def _default_sigint() -> None:
+    # A shell starts background jobs with SIGINT ignored and Python keeps an inherited SIG_IGN, so under
+    # `make test &` the child would never see Ctrl-C; give it the default disposition, as in a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(root, out, weights, seed_file):
     return subprocess.Popen(cli_command(root, out, "--model", f"tiny_cnn:{weights}", "--seed-file", seed_file, *ARGS),
-                            env=subprocess_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=subprocess_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def _wait_for_lines(out, count, process, timeout=240):

@@ -4,6 +4,7 @@ import torch
 
 from pixelfade_fast import FadeConfig, Schedule
 from pixelfade_fast import reference as R
+from pixelfade_fast.schedules import BACKTRACK_GROW, BACKTRACK_SHRINK
 
 EPS = 0.03
 
@@ -90,14 +91,20 @@ def test_each_image_has_its_own_epsilon():
     schedule.step_flags(torch.zeros(3))  # init
     flags = schedule.step_flags(torch.tensor([0.05, 0.05, 0.05]))  # main: above ε for the second image only
     assert flags.do_co.tolist() == [False, True, False]
-    relative = FadeConfig(epsilon_relative=0.01)
-    target = torch.tensor([[1.0, 3.0], [2.0, 2.0]])
-    assert relative.epsilon_of(target).tolist() == pytest.approx([0.05, 0.04])
-    assert FadeConfig().epsilon_of(target).tolist() == pytest.approx([0.03, 0.03])
+    target = torch.tensor([[1.0, 3.0], [2.0, 2.0]])  # mean squared features 5 and 4
+    assert FadeConfig(epsilon=0.01).epsilon_of(target).tolist() == pytest.approx([0.05, 0.04])
+    assert FadeConfig().epsilon_of(target).tolist() == pytest.approx([0.15, 0.12])  # the default: relative 0.03
+    absolute = FadeConfig(epsilon_scale="absolute")
+    assert absolute.epsilon_of(target).tolist() == pytest.approx([0.03, 0.03])
+    # relative ε scales with the loss when the features are scaled: which images meet it does not change
+    scaled = FadeConfig().epsilon_of(10 * target) / FadeConfig().epsilon_of(target)
+    assert scaled.tolist() == pytest.approx([100.0, 100.0])
 
 
-def test_backtracking_halves_beta_after_a_rise_and_grows_it_up_to_beta_max():
-    cfg = FadeConfig(steps=7, init_steps=1, final_steps=3, epsilon=0.1, beta=0.01, beta_max_factor=2.0)
+def test_backtracking_shrinks_beta_after_a_rise_and_grows_it_up_to_beta_max():
+    shrink, grow, cap = BACKTRACK_SHRINK, BACKTRACK_GROW, 1.12
+    assert 0 < shrink < 1 < grow and grow ** 2 < cap < grow ** 3
+    cfg = FadeConfig(steps=7, init_steps=1, final_steps=3, epsilon=0.1, beta=0.01, beta_max_factor=cap)
     assert cfg.co_step == "backtrack"
     schedule = Schedule(cfg, 2, torch.device("cpu"))
     # t=0 init; t=1..3 main; t=4..6 final. Image 0 stays above ε: its loss rises twice, then falls three times.
@@ -108,11 +115,11 @@ def test_backtracking_halves_beta_after_a_rise_and_grows_it_up_to_beta_max():
     assert [f.do_pro.tolist() for f in flags[1:4]] == [[False, False], [False, True], [False, False]]
     assert betas[0] == pytest.approx([0.01, 0.01])  # init (CO + PRO): β
     assert betas[1] == pytest.approx([0.01, 0.01])  # first CO-only step: nothing to judge yet
-    assert betas[2] == pytest.approx([0.005, 0.01])  # image 0 rose: halved; image 1 replaces: β
-    assert betas[3] == pytest.approx([0.0025, 0.0125])  # image 1: judged by its t=1 CO-only step (it fell)
-    assert betas[4] == pytest.approx([0.003125, 0.015625])  # fell: x1.25
-    assert betas[5] == pytest.approx([0.00390625, 0.01953125])
-    assert betas[6] == pytest.approx([0.0048828125, 0.02])  # image 1 capped at beta_max_factor·β
+    assert betas[2] == pytest.approx([0.01 * shrink, 0.01])  # image 0 rose: shrunk; image 1 replaces: β
+    assert betas[3] == pytest.approx([0.01 * shrink ** 2, 0.01 * grow])  # image 1: judged by its t=1 step (fell)
+    assert betas[4] == pytest.approx([0.01 * shrink ** 2 * grow, 0.01 * grow ** 2])  # fell: grown
+    assert betas[5] == pytest.approx([0.01 * shrink ** 2 * grow ** 2, 0.01 * cap])  # image 1 capped at the max
+    assert betas[6] == pytest.approx([0.01 * shrink ** 2 * grow ** 3, 0.01 * cap])
     fixed = Schedule(FadeConfig(steps=7, init_steps=1, final_steps=3, epsilon=0.1, co_step="fixed"), 2,
                      torch.device("cpu"))
     assert all(fixed.step_flags(torch.tensor(row)).beta.tolist() == pytest.approx([0.01, 0.01]) for row in losses)

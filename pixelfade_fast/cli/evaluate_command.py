@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 import torch
@@ -62,7 +63,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = load_model_from_args(args, device)
     settings = suite_settings(args, methods)
     result = run_suite(model, split, settings, dataset=args.name or args.data, config=FadeConfig())
-    report = write_report(result, Path(args.out), "pixelfade " + " ".join(args.argv),
+    report = write_report(result, Path(args.out), shlex.join(["pixelfade", *args.argv]),
                           show_originals=not args.hide_originals)
     print(headline_table(result))
     print(f"report: {report}")

@@ -28,7 +28,8 @@ class HelpFormatter(argparse.HelpFormatter):
 
 def add_config_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
     group = parser.add_argument_group(
-        "PixelFade settings (FadeConfig: the paper's defaults, plus finish_steps)")
+        "PixelFade settings (FadeConfig: the paper's values, plus our per-image rules: relative ε, finishing steps, "
+        "backtracking CO step)")
     for item in dataclasses.fields(FadeConfig):
         if item.name in exclude:
             continue

@@ -116,7 +116,7 @@ def train_recovery(protected_train: torch.Tensor | None, original_train: torch.T
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = RecoveryUNet(in_channels=in_channels, width=settings.width, depth=settings.depth,
-                           input_skip=settings.input_skip)
+                           input_skip=settings.input_skip, blocks=settings.blocks)
     # channels-last: oneDNN's faster convolution layout on CPU (about 1.8x for the transposed ones)
     net = net.to(device, memory_format=torch.channels_last).train()
     count = original_train.shape[0]
@@ -126,7 +126,7 @@ def train_recovery(protected_train: torch.Tensor | None, original_train: torch.T
     generator = torch.Generator().manual_seed(seed)
     noise_generator = torch.Generator(device=device).manual_seed(seed + 1)
     crop = crop_size(tuple(original_train.shape[2:]), settings.crop)
-    report = make_progress(progress, total, "attack")
+    report = make_progress(progress, total, "attack", unit="step")
     for epoch in range(settings.epochs):
         order = torch.randperm(count, generator=generator)
         for batch in range(batches):

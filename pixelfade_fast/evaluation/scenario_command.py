@@ -1,6 +1,7 @@
 """``pixelfade evaluate --task t2i | vi``: the text-to-image and visible-infrared evaluations on a SynthPed root."""
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def evaluate_scenario(args) -> int:
             result = _visible_infrared(args, split, infrared, settings, name, device)
     except ValueError as error:
         raise UserError(f"{error}")
-    report = write_scenario_report(result, Path(args.out), "pixelfade " + " ".join(args.argv or []))
+    report = write_scenario_report(result, Path(args.out), shlex.join(["pixelfade", *(args.argv or [])]))
     print(summary_table(result))
     print(f"report: {report}")
     return 0
