@@ -25,6 +25,7 @@ from pixelfade_fast import data
 from pixelfade_fast.cli.evaluate_command import READERS, limit_test_ids
 from pixelfade_fast.config import FadeConfig
 from pixelfade_fast.data.images import load_images
+from pixelfade_fast.errors import UserError
 from pixelfade_fast.evaluation.attack_settings import attack_preset
 from pixelfade_fast.evaluation.figures import parameter_sweep_figure
 from pixelfade_fast.evaluation.sweep import (SWEEP_PARAMETERS, SWEEP_VALUES, SweepData, check_values, read_sweep_csv,
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: {error}")
     try:
         model = load_model_spec(args.model, weights=args.weights, input_size=args.input_size).eval().to(args.device)
-    except (ValueError, FileNotFoundError) as error:
+    except (UserError, ValueError, FileNotFoundError) as error:
         raise SystemExit(f"error: {error}")
     size = tuple(model.input_size)
     train_records = split.train

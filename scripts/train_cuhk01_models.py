@@ -36,8 +36,8 @@ RECIPES = {
 }
 
 
-def train_recipe(name: str, split, out_dir: Path) -> tuple[dict, dict]:
-    """Run every stage of recipe ``name``; returns the last stage's metrics and a summary of all stages."""
+def train_recipe(name: str, split, out_dir: Path) -> dict:
+    """Run every stage of recipe ``name``; returns a summary of all stages with the last stage's test scores."""
     model_name, stages = RECIPES[name]
     previous, metrics, record = None, {}, {"model": model_name, "stages": []}
     for number, settings in enumerate(stages, 1):
@@ -49,7 +49,7 @@ def train_recipe(name: str, split, out_dir: Path) -> tuple[dict, dict]:
         record["stages"].append({**settings, "seconds": round(time.perf_counter() - begin)})
         previous = out
     record.update({k: round(v, 4) for k, v in metrics.items() if isinstance(v, float) and k != "train_seconds"})
-    return metrics, record
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     summary_path = args.out_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     for name in args.recipes:
-        _, record = train_recipe(name, split, args.out_dir)
+        record = train_recipe(name, split, args.out_dir)
         summary[name] = {**record, "threads": args.threads, "torch": torch.__version__}
         summary_path.write_text(json.dumps(summary, indent=2) + "\n")
         print(f"{name}: {summary[name]}", flush=True)

@@ -44,3 +44,11 @@ def test_sweep_script_refuses_a_bad_values_option(tmp_path):
     with pytest.raises(SystemExit, match="--values needs NAME=V1,V2"):
         sweep_parameters.main(["--data", "synthped", "--root", str(tmp_path), "--out", str(tmp_path / "x.csv"),
                                "--figure", str(tmp_path / "x.png"), "--values", "alpha=0.5"])
+
+
+def test_sweep_script_names_an_unknown_model_without_a_traceback(tmp_path):
+    root = tmp_path / "synthped"
+    generate_synthped(root, num_ids_train=2, num_ids_test=2, images_per_id_per_cam=1, num_cams=2, size=SIZE, seed=5)
+    with pytest.raises(SystemExit, match="error: .*no_such_model"):
+        sweep_parameters.main(["--data", "synthped", "--root", str(root), "--model", "no_such_model",
+                               "--out", str(tmp_path / "x.csv"), "--figure", str(tmp_path / "x.png")])

@@ -81,8 +81,8 @@ def gaussian_blur(images: torch.Tensor, radius: float = 12.0) -> torch.Tensor:
 
     Separable 1-D kernels of 2·ceil(3σ)+1 taps, normalised to sum 1, with reflect padding (mirrored without
     repeating the edge, repeated as often as the kernel needs). The paper's setting is radius 12. Each axis is
-    one matrix product with the padding folded into the matrix (``_blur_matrix``): on the CPU about 15x faster
-    than a 73-tap convolution at 256x128, which matters to the attacker that blurs every training batch afresh.
+    one matrix product with the padding folded into the matrix (``_blur_matrix``), cheaper on the CPU than a
+    73-tap convolution, which matters to the attacker that blurs every training batch afresh.
     """
     _check_pixels(images)
     if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not radius > 0 or math.isinf(radius):
