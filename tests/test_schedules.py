@@ -4,7 +4,7 @@ import torch
 
 from pixelfade_fast import FadeConfig, Schedule
 from pixelfade_fast import reference as R
-from pixelfade_fast.schedules import BACKTRACK_GROW, BACKTRACK_SHRINK
+from pixelfade_fast.schedules import BACKTRACK_GROW, BACKTRACK_RISE_TOLERANCE, BACKTRACK_SHRINK
 
 EPS = 0.03
 
@@ -123,6 +123,18 @@ def test_backtracking_shrinks_beta_after_a_rise_and_grows_it_up_to_beta_max():
     fixed = Schedule(FadeConfig(steps=7, init_steps=1, final_steps=3, epsilon=0.1, co_step="fixed"), 2,
                      torch.device("cpu"))
     assert all(fixed.step_flags(torch.tensor(row)).beta.tolist() == pytest.approx([0.01, 0.01]) for row in losses)
+
+
+def test_backtracking_tolerates_a_small_rise_and_shrinks_after_a_larger_one():
+    # Momentum makes the loss rise a little now and then at a good step size: a rise within the tolerance grows β_i.
+    tol = BACKTRACK_RISE_TOLERANCE
+    assert 0 < tol < 1
+    cfg = FadeConfig(steps=4, init_steps=1, final_steps=3, epsilon=0.01, beta=0.01)
+    schedule = Schedule(cfg, 2, torch.device("cpu"))
+    small, large = 1.0 + 0.5 * tol, 1.0 + 2.0 * tol
+    losses = [[1.0, 1.0], [1.0, 1.0], [small, large]]
+    betas = [schedule.step_flags(torch.tensor(row)).beta.tolist() for row in losses]
+    assert betas[2] == pytest.approx([0.01 * BACKTRACK_GROW, 0.01 * BACKTRACK_SHRINK])
 
 
 def test_a_step_size_cap_below_beta_is_refused():

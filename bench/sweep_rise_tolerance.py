@@ -1,0 +1,75 @@
+"""Met-ε rate and mean steps against the backtracking rule's rise tolerance (schedules.BACKTRACK_RISE_TOLERANCE).
+
+The tolerance is a module constant, not a FadeConfig field; this sweep sets it before each run. Images are
+protected in batches of 16 with seed 7 and uids = their index, as in bench_constraint.py, so a row here and
+that benchmark's default row agree at the default tolerance.
+
+    python bench/sweep_rise_tolerance.py --data cuhk01 --root ../shared/data/cuhk01 --test-ids 32 \\
+        --model osnet_x0_25:runs/cuhk01/osnet_x0_25_cuhk01.safetensors --tolerances 0 0.01 0.02 0.05 0.1 0.2
+    python bench/sweep_rise_tolerance.py --data synthped --root runs/synthped_dev --test-ids 20 \\
+        --model osnet_x0_25 --tolerances 0 0.02 0.05 0.1 0.2
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+import pixelfade_fast as pf
+from pixelfade_fast import data, schedules
+from pixelfade_fast.models.spec import load_model_spec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_constraint import StepCounter  # noqa: E402
+from common import run_meta, write_rows  # noqa: E402
+
+READERS = {"cuhk01": data.read_cuhk01, "synthped": data.read_market1501}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", choices=list(READERS), required=True)
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--model", required=True, help="a `pixelfade protect --model` spec")
+    parser.add_argument("--test-ids", type=int, default=32)
+    parser.add_argument("--tolerances", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2])
+    parser.add_argument("--out", type=Path, help="CSV to write (rewritten after each tolerance)")
+    args = parser.parse_args(argv)
+    split = READERS[args.data](args.root)
+    ids = sorted({r.pid for r in split.query})[: args.test_ids]
+    records = [r for r in split.query if r.pid in ids] + [r for r in split.gallery if r.pid in ids]
+    model = load_model_spec(args.model).eval()
+    images = data.load_images([r.path for r in records], tuple(model.input_size))
+    config = pf.FadeConfig()
+    default = schedules.BACKTRACK_RISE_TOLERANCE
+    rows = []
+    try:
+        for tolerance in args.tolerances:
+            schedules.BACKTRACK_RISE_TOLERANCE = tolerance
+            ratios, steps = [], []
+            for start in range(0, images.shape[0], 16):
+                chunk = images[start:start + 16]
+                counter = StepCounter(chunk.shape[0], config)
+                result = pf.protect(model, chunk, config, uids=range(start, start + chunk.shape[0]), seed=7,
+                                    batch_size=chunk.shape[0], observer=counter, progress=False)
+                ratios.append(result.final_loss / result.epsilon)
+                steps.append(counter.steps.float())
+            ratio, steps_all = torch.cat(ratios), torch.cat(steps)
+            row = dict(run_meta(torch.device("cpu")), data=args.data, model=args.model, images=images.shape[0],
+                       rise_tolerance=tolerance, is_default=tolerance == default,
+                       met_rate=round(float((ratio < 1).float().mean()), 4),
+                       mean_steps=round(float(steps_all.mean()), 1), max_loss_over_epsilon=round(float(ratio.max()), 3))
+            rows.append(row)
+            print(f"tolerance {tolerance:5.3f}  met {row['met_rate']:6.1%}  steps {row['mean_steps']:6.1f}  "
+                  f"worst loss/ε {row['max_loss_over_epsilon']:.3f}", flush=True)
+            if args.out:
+                write_rows(args.out, rows)
+    finally:
+        schedules.BACKTRACK_RISE_TOLERANCE = default
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
