@@ -28,3 +28,20 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+TINY_SYNTHPED_SIZE = (32, 16)
+
+
+@pytest.fixture
+def tiny_synthped(tmp_path):
+    """A tiny SynthPed split (4 train, 4 test identities, two cameras) and tiny_cnn weights at its size, for
+    end-to-end tests of the bench scripts: (root, weights, (H, W))."""
+    from pixelfade_fast.data import generate_synthped
+    from pixelfade_fast.models import build_model, save_safetensors
+    root = tmp_path / "synthped"
+    generate_synthped(root, num_ids_train=4, num_ids_test=4, images_per_id_per_cam=1, num_cams=2,
+                      size=TINY_SYNTHPED_SIZE, seed=5)
+    weights = tmp_path / "tiny.safetensors"
+    save_safetensors(build_model("tiny_cnn", seed=0, input_size=TINY_SYNTHPED_SIZE), weights)
+    return root, weights, TINY_SYNTHPED_SIZE

@@ -5,20 +5,13 @@ import sys
 from pathlib import Path
 
 from pixelfade_fast import schedules
-from pixelfade_fast.data import generate_synthped
-from pixelfade_fast.models import build_model, save_safetensors
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import sweep_rise_tolerance  # noqa: E402
 
-SIZE = (32, 16)
 
-
-def test_sweep_writes_a_row_per_tolerance_and_restores_the_default(tmp_path, one_torch_thread):
-    root = tmp_path / "synthped"
-    generate_synthped(root, num_ids_train=2, num_ids_test=2, images_per_id_per_cam=1, num_cams=2, size=SIZE, seed=5)
-    weights = tmp_path / "tiny.safetensors"
-    save_safetensors(build_model("tiny_cnn", seed=0, input_size=SIZE), weights)
+def test_sweep_writes_a_row_per_tolerance_and_restores_the_default(tmp_path, tiny_synthped, one_torch_thread):
+    root, weights, _ = tiny_synthped
     default = schedules.BACKTRACK_RISE_TOLERANCE
     out = tmp_path / "sweep.csv"
     code = sweep_rise_tolerance.main(["--data", "synthped", "--root", str(root), "--model", f"tiny_cnn:{weights}",

@@ -6,25 +6,18 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pixelfade_fast.data import generate_synthped
 from pixelfade_fast.evaluation.sweep import SWEEP_COLUMNS
-from pixelfade_fast.models import build_model, save_safetensors
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import sweep_parameters  # noqa: E402
 
-SIZE = (32, 16)
 
-
-def test_sweep_script_writes_the_csv_and_redraws_the_figure(tmp_path, one_torch_thread):
-    root = tmp_path / "synthped"
-    generate_synthped(root, num_ids_train=4, num_ids_test=4, images_per_id_per_cam=1, num_cams=2, size=SIZE, seed=5)
-    weights = tmp_path / "tiny.safetensors"
-    save_safetensors(build_model("tiny_cnn", seed=0, input_size=SIZE), weights)
+def test_sweep_script_writes_the_csv_and_redraws_the_figure(tmp_path, tiny_synthped, one_torch_thread):
+    root, weights, size = tiny_synthped
     out, figure = tmp_path / "sweep.csv", tmp_path / "fig5.png"
     code = sweep_parameters.main([
         "--data", "synthped", "--root", str(root), "--model", "tiny_cnn", "--weights", str(weights),
-        "--input-size", *map(str, SIZE), "--test-ids", "3", "--attack-train", "4", "--attack-preset", "tiny",
+        "--input-size", *map(str, size), "--test-ids", "3", "--attack-train", "4", "--attack-preset", "tiny",
         "--values", "steps=12,16", "--values", "beta=0.01", "--values", "epsilon=0.03", "--values", "num_masks=2",
         "--device", "cpu", "--out", str(out), "--figure", str(figure)])
     assert code == 0
@@ -46,9 +39,8 @@ def test_sweep_script_refuses_a_bad_values_option(tmp_path):
                                "--figure", str(tmp_path / "x.png"), "--values", "alpha=0.5"])
 
 
-def test_sweep_script_names_an_unknown_model_without_a_traceback(tmp_path):
-    root = tmp_path / "synthped"
-    generate_synthped(root, num_ids_train=2, num_ids_test=2, images_per_id_per_cam=1, num_cams=2, size=SIZE, seed=5)
+def test_sweep_script_names_an_unknown_model_without_a_traceback(tmp_path, tiny_synthped):
+    root, _, _ = tiny_synthped
     with pytest.raises(SystemExit, match="error: .*no_such_model"):
         sweep_parameters.main(["--data", "synthped", "--root", str(root), "--model", "no_such_model",
                                "--out", str(tmp_path / "x.csv"), "--figure", str(tmp_path / "x.png")])
