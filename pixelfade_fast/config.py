@@ -124,6 +124,11 @@ class FadeConfig:
             return (self.epsilon * target.float().square().mean(dim=1)).clamp_min(1e-12)
         return torch.full((target.shape[0],), self.epsilon, dtype=torch.float32, device=target.device)
 
+    def met_epsilon_rate(self, loss: torch.Tensor, target: torch.Tensor) -> float:
+        """The fraction of images whose feature loss [B] is below their ε (targets f0 [B, D]); for reports, after
+        protection (it reads the result on the host)."""
+        return float((loss < self.epsilon_of(target)).float().mean())
+
     @property
     def total_steps(self) -> int:
         """Steps the loop runs: T plus the bounded finishing steps."""

@@ -96,6 +96,7 @@ def test_each_image_has_its_own_epsilon():
     assert FadeConfig().epsilon_of(target).tolist() == pytest.approx([0.15, 0.12])  # the default: relative 0.03
     absolute = FadeConfig(epsilon_scale="absolute")
     assert absolute.epsilon_of(target).tolist() == pytest.approx([0.03, 0.03])
+    assert FadeConfig().met_epsilon_rate(torch.tensor([0.14, 0.13]), target) == pytest.approx(0.5)  # ε [0.15, 0.12]
     # relative ε scales with the loss when the features are scaled: which images meet it does not change
     scaled = FadeConfig().epsilon_of(10 * target) / FadeConfig().epsilon_of(target)
     assert scaled.tolist() == pytest.approx([100.0, 100.0])

@@ -127,7 +127,7 @@ def protect_and_attack(method: str, model: nn.Module, test: torch.Tensor, train:
     ad = anderson_darling_summary(to_normalised(protected_test, model).cpu())
     metrics = {key: attack[key] for key in ATTACK_KEYS}
     metrics.update(ad_mean=float(ad["mean"]), ad_sample_size=int(ad["sample_size"]),
-                   met_epsilon_rate=float((losses < config.epsilon_of(original_features)).float().mean()),
+                   met_epsilon_rate=config.met_epsilon_rate(losses, original_features),
                    median_feature_loss=float(losses.median()), protect_s=protect_s,
                    protect_images_per_s=protected_count / protect_s)
     if settings.known_noise and method in KNOWN_NOISE_METHODS:

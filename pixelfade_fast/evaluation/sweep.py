@@ -94,7 +94,7 @@ def run_sweep(model: nn.Module, data: SweepData, values: dict[str, Sequence], at
                                      recovery_ssim_attacker=result["ssim_attacker"], unet_ssim=result["unet_ssim"],
                                      recovery_psnr=result["psnr"], recovery_psnr_attacker=result["psnr_attacker"],
                                      floor_ssim=floor["ssim"], floor_psnr=floor["psnr"],
-                                     met_epsilon_rate=float((losses < config.epsilon_of(original_features)).float().mean()),
+                                     met_epsilon_rate=config.met_epsilon_rate(losses, original_features),
                                      protect_s=protect_s, config_hash=config.config_hash())
             row = dict(parameter=name, value=value, is_default=value == getattr(base, name), **cache[config])
             log(f"{name}={value}: mAP {row['map']:.3f}, recovery SSIM {row['recovery_ssim']:.3f} "
