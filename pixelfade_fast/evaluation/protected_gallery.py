@@ -18,7 +18,7 @@ from torch import nn
 from ..config import FadeConfig
 from ..engine import extract_features
 from .leakage import attack_verdict
-from .suite import METHODS, SuiteSettings, attack_floor, log_method, protect_and_attack
+from .suite import METHODS, SuiteSettings, log_method, measure_floor, protect_and_attack
 
 UNPROTECTED = "unprotected"
 ScoreFn = Callable[[torch.Tensor], dict]  # gallery features [G, D] -> direction -> evaluate_reid metrics
@@ -73,10 +73,7 @@ def run_protected_gallery(result: GalleryResult, model: nn.Module, gallery: torc
     result.retrieval[UNPROTECTED] = score(original_features)
     result.grid["original"] = gallery[grid_index].cpu()
 
-    started = time.perf_counter()
-    floor = attack_floor(attack_train, gallery, settings)
-    result.floor = {key: floor[key] for key in ("psnr", "ssim", "psnr_attacker", "ssim_attacker", "attackers")}
-    result.timings["floor_s"] = time.perf_counter() - started
+    floor = measure_floor(attack_train, gallery, settings, result)
     for method in settings.methods:
         started = time.perf_counter()
         run = protect_and_attack(method, model, gallery, attack_train, floor, settings, config, original_features)

@@ -29,6 +29,16 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(temp, path)
 
 
+def _write_report_md(out_dir: Path, text: list[str], timings: dict, command: str) -> Path:
+    """report.md: ``text``, then the timings and the command that made the report; returns its path."""
+    text = [*text, "## Timings (s)", "", ", ".join(f"{k} {v:.1f}" for k, v in timings.items()), ""]
+    if command:
+        text += ["## Command", "", f"    {command}", ""]
+    path = out_dir / "report.md"
+    _write_atomic(path, "\n".join(text).encode())
+    return path
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
@@ -188,10 +198,5 @@ def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_ori
     if known:
         text += ["## Seed leak: attacker given η", "", known, ""]
     text += ["## Figures", "", "![grid](grid.png)", "", "![privacy-utility](privacy_utility.png)", "",
-             "![AD vs recovery (paper Fig. 1(a))](ad_vs_recovery.png)", "",
-             "## Timings (s)", "", ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()), ""]
-    if command:
-        text += ["## Command", "", f"    {command}", ""]
-    path = out_dir / "report.md"
-    _write_atomic(path, "\n".join(text).encode())
-    return path
+             "![AD vs recovery (paper Fig. 1(a))](ad_vs_recovery.png)", ""]
+    return _write_report_md(out_dir, text, result.timings, command)

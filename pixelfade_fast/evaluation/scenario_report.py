@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .protected_gallery import UNPROTECTED, GalleryResult
-from .report import _jsonable, _pct, _write_atomic, verdict_text
+from .report import _jsonable, _pct, _write_atomic, _write_report_md, verdict_text
 
 
 def _main_direction(result: GalleryResult) -> str:
@@ -123,10 +123,5 @@ def write_scenario_report(result: GalleryResult, out_dir: str | Path, command: s
             "", verdict_text(result), *([""] + result.notes if result.notes else []),
             "", "## Summary (as the paper's tables)", "", summary_table(result), "",
             "## Retrieval, every direction", "", retrieval_table(result), "",
-            "## Privacy", "", privacy_table(result), "", "## Figure", "", "![figure](figure.png)", "",
-            "## Timings (s)", "", ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()), ""]
-    if command:
-        text += ["## Command", "", f"    {command}", ""]
-    path = out_dir / "report.md"
-    _write_atomic(path, "\n".join(text).encode())
-    return path
+            "## Privacy", "", privacy_table(result), "", "## Figure", "", "![figure](figure.png)", ""]
+    return _write_report_md(out_dir, text, result.timings, command)

@@ -94,6 +94,16 @@ def attack_floor(train: torch.Tensor, test: torch.Tensor, settings: SuiteSetting
     return prior_floor(train, test, settings.attack, seed=settings.seed, device=test.device, progress=None)
 
 
+def measure_floor(train: torch.Tensor, test: torch.Tensor, settings: SuiteSettings, result) -> dict:
+    """attack_floor, its summary kept in ``result.floor`` and its time in ``result.timings`` (a SuiteResult or a
+    GalleryResult); returns the whole floor, which every method's attack is measured against."""
+    started = time.perf_counter()
+    floor = attack_floor(train, test, settings)
+    result.floor = {key: floor[key] for key in ("psnr", "ssim", "psnr_attacker", "ssim_attacker", "attackers")}
+    result.timings["floor_s"] = time.perf_counter() - started
+    return floor
+
+
 def protect_and_attack(method: str, model: nn.Module, test: torch.Tensor, train: torch.Tensor, floor: dict,
                        settings: SuiteSettings, config: FadeConfig,
                        original_features: torch.Tensor | None = None) -> MethodRun:
@@ -169,10 +179,7 @@ def run_suite(model: nn.Module, split: ReIDSplit, settings: SuiteSettings, *, da
     grid_index = torch.arange(min(settings.grid_images, num_query))
     result.grid["original"] = test[grid_index].cpu()
 
-    started = time.perf_counter()
-    floor = attack_floor(train, test, settings)
-    result.floor = {key: floor[key] for key in ("psnr", "ssim", "psnr_attacker", "ssim_attacker", "attackers")}
-    result.timings["floor_s"] = time.perf_counter() - started
+    floor = measure_floor(train, test, settings, result)
 
     for method in settings.methods:
         started = time.perf_counter()
