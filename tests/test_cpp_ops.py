@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from helpers import assert_close_report, load_rng_vectors
+from op_inputs import INDEX_EDGES, UINT64_EDGES, as_int64, random_keys, step_inputs
 from pixelfade_fast import _cpp
 from pixelfade_fast import reference as R
 
@@ -15,9 +16,6 @@ pytestmark = pytest.mark.skipif(not _cpp.available(), reason=_cpp.unavailable_re
 
 STEP_RTOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 NOISE_ATOL = 1e-6  # η may differ from the reference in the last ulp of logf/cosf
-UINT64_EDGES = [0, 1, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1]
-INDEX_EDGES = [0, 1, 4095, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**32 + 1, 2**40 + 5, 2**62 + 3]
-FLAG_COMBOS = torch.tensor([[True, True], [True, False], [False, True], [False, False]])
 
 CUDA_OK = _cpp.has_cuda_kernels() and torch.cuda.is_available()
 DEVICES = [
@@ -33,16 +31,6 @@ SHAPES = {"cpu": [(4, 3, 7, 5), (1, 3, 7, 5), (3, 2, 64, 65), (2, 5, 1, 1)],
 
 def ops():
     return torch.ops.pixelfade
-
-
-def as_int64(value: int) -> int:
-    """The int64 with the bits of a uint64 value."""
-    return value - 2**64 if value >= 2**63 else value
-
-
-def random_keys(batch: int, generator: torch.Generator) -> torch.Tensor:
-    return torch.randint(-(2**63), 2**63 - 1, (batch, 2), generator=generator, dtype=torch.int64)
-
 
 
 # --------------------------------------------------------------------------------------------- build and RNG
@@ -119,24 +107,6 @@ def test_fade_mask_ids_match_reference_exactly(device, pixel_masks):
 
 
 # --------------------------------------------------------------------------------------------------- fade_step_
-
-def step_inputs(shape, dtype, device, generator, num_masks=5):
-    """Fresh random step arguments; every (do_co, do_pro) combination shows up when the batch allows."""
-    batch, channels = shape[:2]
-    flags = FLAG_COMBOS[torch.randperm(4, generator=generator).repeat(batch // 4 + 1)[:batch]]
-    args = dict(
-        xp=1.3 * torch.randn(shape, generator=generator, dtype=dtype),
-        mom=torch.randn(shape, generator=generator, dtype=dtype),
-        grad=torch.randn(shape, generator=generator, dtype=dtype) * 10 ** torch.randn(
-            (batch, 1, 1, 1), generator=generator, dtype=dtype),
-        do_co=flags[:, 0].clone(), do_pro=flags[:, 1].clone(),
-        beta=0.01 + 0.05 * torch.rand(batch, generator=generator),
-        mask_idx=torch.randint(0, num_masks, (batch,), generator=generator, dtype=torch.int32),
-        keys=random_keys(batch, generator),
-        lo=-1.0 - 0.5 * torch.rand(channels, generator=generator),
-        hi=1.0 + 0.5 * torch.rand(channels, generator=generator))
-    return {name: value.to(device) for name, value in args.items()}
-
 
 def call_step(step, a, alpha, num_masks, norm, pixel_masks):
     step(a["xp"], a["mom"], a["grad"], a["do_co"], a["do_pro"], a["beta"], a["mask_idx"], a["keys"], a["lo"],

@@ -23,6 +23,7 @@ triton = pytest.importorskip("triton")
 import triton.language as tl  # noqa: E402
 
 from helpers import assert_close_report, load_rng_vectors  # noqa: E402
+from op_inputs import INDEX_EDGES, UINT64_EDGES, as_int64, random_keys, step_inputs  # noqa: E402
 from pixelfade_fast import kernels as K  # noqa: E402
 from pixelfade_fast import reference as R  # noqa: E402
 
@@ -34,8 +35,6 @@ launch_module = importlib.import_module("pixelfade_fast.kernels.launch")
 STEP_TOL = {torch.float32: 1e-5, torch.float64: 1e-7}  # fp64: η itself is float32 on every backend
 MOM_TOL = {torch.float32: 1e-5, torch.float64: 1e-12}
 NOISE_ATOL = 1e-6
-UINT64_EDGES = [0, 1, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1]
-INDEX_EDGES = [0, 1, 4095, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**32 + 1, 2**40 + 5, 2**62 + 3]
 
 CPU_OK = K.available("cpu")
 CUDA_OK = K.available("cuda")
@@ -47,17 +46,6 @@ DEVICES = [
 # Tiny odd images under the interpreter; on CUDA the gallery's realistic batch plus odd and degenerate shapes.
 SHAPES = {"cpu": [(4, 3, 7, 5), (3, 3, 16, 8), (1, 3, 7, 5), (2, 1, 1, 1)],
           "cuda": [(64, 3, 256, 128), (5, 3, 37, 19), (1, 1, 1, 1), (2, 3, 5, 3)]}
-# The four (do_co, do_pro) combinations, dealt to images in a random order.
-FLAG_COMBOS = torch.tensor([[True, True], [True, False], [False, True], [False, False]])
-
-
-def as_int64(value: int) -> int:
-    """The int64 with the bits of a uint64 value."""
-    return value - 2**64 if value >= 2**63 else value
-
-
-def random_keys(batch: int, generator: torch.Generator) -> torch.Tensor:
-    return torch.randint(-(2**63), 2**63 - 1, (batch, 2), generator=generator, dtype=torch.int64)
 
 
 @pytest.fixture(params=["default_tiles", "small_tiles"])
@@ -165,24 +153,6 @@ def test_fade_mask_ids_match_reference_exactly(device, pixel_masks, tiles):
 
 
 # --------------------------------------------------------------------------------------------------- fade_step_
-
-def step_inputs(shape, dtype, device, generator, num_masks=5):
-    """Fresh random step arguments; every (do_co, do_pro) combination shows up when the batch allows."""
-    batch, channels = shape[:2]
-    flags = FLAG_COMBOS[torch.randperm(4, generator=generator).repeat(batch // 4 + 1)[:batch]]
-    lo = -1.0 - 0.5 * torch.rand(channels, generator=generator)
-    hi = 1.0 + 0.5 * torch.rand(channels, generator=generator)
-    args = dict(
-        xp=1.3 * torch.randn(shape, generator=generator, dtype=dtype),
-        mom=torch.randn(shape, generator=generator, dtype=dtype),
-        grad=torch.randn(shape, generator=generator, dtype=dtype) * 10 ** torch.randn(
-            (batch, 1, 1, 1), generator=generator, dtype=dtype),
-        do_co=flags[:, 0].clone(), do_pro=flags[:, 1].clone(),
-        beta=0.01 + 0.05 * torch.rand(batch, generator=generator),
-        mask_idx=torch.randint(0, num_masks, (batch,), generator=generator, dtype=torch.int32),
-        keys=random_keys(batch, generator), lo=lo, hi=hi)
-    return {name: value.to(device) for name, value in args.items()}
-
 
 def run_both(args, alpha, num_masks, norm, pixel_masks, step=K.fade_step_):
     """(xp, mom) after ``step`` and after the reference, each from its own copy of the inputs."""

@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -27,7 +27,7 @@ from .augment import augment_batch
 from .losses import smoothed_cross_entropy
 from .lr_schedule import learning_rate
 from .sampler import PKSampler
-from .trainer import load_uint8, progress_writer, training_records
+from .trainer import load_uint8, progress_writer, training_metadata, training_records
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp of the inverse temperature
 
@@ -176,10 +176,7 @@ def train_dual_encoder(split: ReIDSplit, captions: Mapping[str, Sequence[str]], 
         metrics.update(scores)
         write("test: " + json.dumps(scores))
     if checkpoint is not None:
-        scores = {k: v for k, v in metrics.items() if k not in ("history", "train_seconds")}
-        metadata = {"train_settings": json.dumps(asdict(config)), "train_metrics": json.dumps(scores),
-                    **(checkpoint_metadata or {})}
-        save_dual_encoder(model, checkpoint, metadata)
+        save_dual_encoder(model, checkpoint, training_metadata(config, metrics, checkpoint_metadata))
         write(f"wrote {checkpoint}")
     return model, metrics
 

@@ -93,6 +93,13 @@ def progress_writer(progress: bool | Callable[[str], None]) -> Callable[[str], N
     return lambda line: None
 
 
+def training_metadata(config, metrics: dict, extra: dict | None = None) -> dict[str, str]:
+    """A checkpoint's metadata: the training settings, the scores and ``extra``. No timings: the same run then
+    writes the same bytes."""
+    scores = {k: v for k, v in metrics.items() if k not in ("history", "train_seconds")}
+    return {"train_settings": json.dumps(asdict(config)), "train_metrics": json.dumps(scores), **(extra or {})}
+
+
 def load_uint8(records: Sequence[Record], size: tuple[int, int], num_workers: int) -> torch.Tensor:
     """All images of ``records`` at ``size`` as uint8 [N, 3, H, W] (a quarter of float32 memory)."""
     chunks = []
@@ -224,10 +231,6 @@ def train_reid(model_name: str, split: ReIDSplit, *, device: str | torch.device 
         write("test: " + "  ".join(f"{key} {100 * scores[key]:.1f}%" for key in
                                    ("rank1", "rank5", "rank10", "mAP", "mINP")))
     if checkpoint is not None:
-        # No timings in the file: the same run then writes the same bytes.
-        scores = {k: v for k, v in metrics.items() if k not in ("history", "train_seconds")}
-        metadata = {"train_settings": json.dumps(asdict(config)), "train_metrics": json.dumps(scores),
-                    **(checkpoint_metadata or {})}
-        save_checkpoint(model, checkpoint, metadata)
+        save_checkpoint(model, checkpoint, training_metadata(config, metrics, checkpoint_metadata))
         write(f"wrote {checkpoint}")
     return model, metrics
