@@ -28,7 +28,7 @@ from pixelfade_fast.evaluation.reid_metrics import evaluate_reid
 from pixelfade_fast.models.spec import load_model_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_meta, write_rows  # noqa: E402
+from common import add_row, run_meta  # noqa: E402
 
 # Named by what they are, not by which one is the default: the row of the default config says so (is_default).
 CONFIGS = {
@@ -127,12 +127,9 @@ def main(argv=None) -> int:
                        mAP_clean=round(clean_map, 4), mAP_protected=round(protected_map, 4),
                        mAP_kept=round(protected_map / clean_map, 4),
                        psnr_to_original=round(float(psnr(protected, images).mean()), 2))
-            rows.append(row)
-            print(f"{spec[-40:]:40s} {name:44s} met {row['met_rate']:6.1%} steps {row['mean_steps']:6.1f} "
-                  f"(max {row['max_steps']}) mAP kept {row['mAP_kept']:.3f} PSNR {row['psnr_to_original']:.2f} "
-                  f"{row['s_per_image']:.2f} s/img", flush=True)
-            if args.out:
-                write_rows(args.out, rows)
+            add_row(rows, row, f"{spec[-40:]:40s} {name:44s} met {row['met_rate']:6.1%} steps "
+                    f"{row['mean_steps']:6.1f} (max {row['max_steps']}) mAP kept {row['mAP_kept']:.3f} PSNR "
+                    f"{row['psnr_to_original']:.2f} {row['s_per_image']:.2f} s/img", args.out)
     return 0
 
 

@@ -1,12 +1,17 @@
-"""What every benchmark writes beside its numbers: the device, versions, date; and the CSV writer."""
+"""What every benchmark writes beside its numbers: the device, versions, date; the CSV writer; and the one way a
+benchmark sets the backtracking rule's rise tolerance (a module constant, not a FadeConfig field)."""
 from __future__ import annotations
 
 import csv
 import datetime
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+
+from pixelfade_fast import schedules
 
 
 def device_name(device: torch.device) -> str:
@@ -38,3 +43,22 @@ def write_rows(path: Path, rows: list[dict]) -> None:
         writer.writeheader()
         writer.writerows(rows)
     print(f"wrote {path} ({len(rows)} rows)")
+
+
+def add_row(rows: list[dict], row: dict, line: str, out: Path | None) -> None:
+    """Append ``row``, print ``line`` for it, and rewrite ``out`` (when given) so a stopped run keeps its rows."""
+    rows.append(row)
+    print(line, flush=True)
+    if out:
+        write_rows(out, rows)
+
+
+@contextmanager
+def rise_tolerance(value: float) -> Iterator[None]:
+    """schedules.BACKTRACK_RISE_TOLERANCE set to ``value`` inside the block, restored after it."""
+    default = schedules.BACKTRACK_RISE_TOLERANCE
+    schedules.BACKTRACK_RISE_TOLERANCE = value
+    try:
+        yield
+    finally:
+        schedules.BACKTRACK_RISE_TOLERANCE = default

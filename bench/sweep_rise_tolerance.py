@@ -23,7 +23,7 @@ from pixelfade_fast.models.spec import load_model_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_constraint import StepCounter  # noqa: E402
-from common import run_meta, write_rows  # noqa: E402
+from common import add_row, rise_tolerance, run_meta  # noqa: E402
 
 READERS = {"cuhk01": data.read_cuhk01, "synthped": data.read_market1501}
 
@@ -43,12 +43,10 @@ def main(argv=None) -> int:
     model = load_model_spec(args.model).eval()
     images = data.load_images([r.path for r in records], tuple(model.input_size))
     config = pf.FadeConfig()
-    default = schedules.BACKTRACK_RISE_TOLERANCE
     rows = []
-    try:
-        for tolerance in args.tolerances:
-            schedules.BACKTRACK_RISE_TOLERANCE = tolerance
-            ratios, steps = [], []
+    for tolerance in args.tolerances:
+        ratios, steps = [], []
+        with rise_tolerance(tolerance):
             for start in range(0, images.shape[0], 16):
                 chunk = images[start:start + 16]
                 counter = StepCounter(chunk.shape[0], config)
@@ -56,18 +54,13 @@ def main(argv=None) -> int:
                                     batch_size=chunk.shape[0], observer=counter, progress=False)
                 ratios.append(result.final_loss / result.epsilon)
                 steps.append(counter.steps.float())
-            ratio, steps_all = torch.cat(ratios), torch.cat(steps)
-            row = dict(run_meta(torch.device("cpu")), data=args.data, model=args.model, images=images.shape[0],
-                       rise_tolerance=tolerance, is_default=tolerance == default,
-                       met_rate=round(float((ratio < 1).float().mean()), 4),
-                       mean_steps=round(float(steps_all.mean()), 1), max_loss_over_epsilon=round(float(ratio.max()), 3))
-            rows.append(row)
-            print(f"tolerance {tolerance:5.3f}  met {row['met_rate']:6.1%}  steps {row['mean_steps']:6.1f}  "
-                  f"worst loss/ε {row['max_loss_over_epsilon']:.3f}", flush=True)
-            if args.out:
-                write_rows(args.out, rows)
-    finally:
-        schedules.BACKTRACK_RISE_TOLERANCE = default
+        ratio, steps_all = torch.cat(ratios), torch.cat(steps)
+        row = dict(run_meta(torch.device("cpu")), data=args.data, model=args.model, images=images.shape[0],
+                   rise_tolerance=tolerance, is_default=tolerance == schedules.BACKTRACK_RISE_TOLERANCE,
+                   met_rate=round(float((ratio < 1).float().mean()), 4),
+                   mean_steps=round(float(steps_all.mean()), 1), max_loss_over_epsilon=round(float(ratio.max()), 3))
+        add_row(rows, row, f"tolerance {tolerance:5.3f}  met {row['met_rate']:6.1%}  steps {row['mean_steps']:6.1f}  "
+                f"worst loss/ε {row['max_loss_over_epsilon']:.3f}", args.out)
     return 0
 
 

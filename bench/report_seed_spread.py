@@ -1,0 +1,73 @@
+"""How much of a report's PixelFade utility figures is the protection seed? p→p mAP kept and met ε of the test
+images of `pixelfade evaluate` (the same seeded choice of --max-test-ids identities, the same protection call),
+over protection seeds and rise tolerances of the backtracking rule.
+
+`pixelfade evaluate --seed S` protects its test images with seed 2·S+1, so seed 1 reproduces the default
+report's figures. Only the test images are protected and no attack is trained, so a row costs one protection
+of the query and gallery. The CUHK01 report's spread (docs/results/README.md):
+
+    python bench/report_seed_spread.py --data cuhk01 --root ../shared/data/cuhk01 --max-test-ids 50 \\
+        --model osnet_x0_25:runs/cuhk01/osnet_x0_25_cuhk01.safetensors --seeds 1 2 3 --tolerances 0 0.05 \\
+        --out bench/results/report_seed_spread_cuhk01_cpu.csv
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from pixelfade_fast import data, schedules
+from pixelfade_fast.cli.evaluate_command import READERS, limit_test_ids
+from pixelfade_fast.config import FadeConfig
+from pixelfade_fast.engine import extract_features
+from pixelfade_fast.engine.features import per_image_loss
+from pixelfade_fast.evaluation.baselines import pixelfade
+from pixelfade_fast.evaluation.reid_metrics import evaluate_reid
+from pixelfade_fast.models.spec import load_model_spec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import add_row, rise_tolerance, run_meta  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", choices=list(READERS), required=True)
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--model", required=True, help="a `pixelfade protect --model` spec")
+    parser.add_argument("--max-test-ids", type=int, help="as `pixelfade evaluate --max-test-ids`")
+    parser.add_argument("--identity-seed", type=int, default=0, help="`pixelfade evaluate --seed` (default: 0)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="protection seeds")
+    parser.add_argument("--tolerances", type=float, nargs="+", default=[schedules.BACKTRACK_RISE_TOLERANCE])
+    parser.add_argument("--out", type=Path, help="CSV to write (rewritten after each row)")
+    args = parser.parse_args(argv)
+    split = limit_test_ids(getattr(data, READERS[args.data])(args.root), args.max_test_ids, args.identity_seed)
+    records, num_query = split.query + split.gallery, len(split.query)
+    pids, camids = [r.pid for r in records], [r.camid for r in records]
+    model = load_model_spec(args.model).eval()
+    images = data.load_images([r.path for r in records], tuple(model.input_size))
+    original = extract_features(model, images)
+
+    def mean_ap(features: torch.Tensor) -> float:
+        return evaluate_reid(features[:num_query], pids[:num_query], camids[:num_query], features[num_query:],
+                             pids[num_query:], camids[num_query:])["mAP"]
+
+    clean_map = mean_ap(original)
+    rows = []
+    for seed in args.seeds:
+        for tolerance in args.tolerances:
+            with rise_tolerance(tolerance):
+                protected = pixelfade(model, images, schedule="paper", seed=seed).clamp(0, 1)
+            features = extract_features(model, protected)
+            row = dict(run_meta(torch.device("cpu")), data=args.data, model=args.model, query=num_query,
+                       gallery=len(records) - num_query, seed=seed, rise_tolerance=tolerance,
+                       met_rate=round(FadeConfig().met_epsilon_rate(per_image_loss(features, original), original), 4),
+                       mAP_clean=round(clean_map, 4), mAP_kept=round(mean_ap(features) / clean_map, 4))
+            add_row(rows, row, f"seed {seed}  tolerance {tolerance:5.3f}  met {row['met_rate']:6.1%}  mAP kept "
+                    f"{row['mAP_kept']:.3f}", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
