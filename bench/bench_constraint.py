@@ -68,26 +68,43 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1.0 / mse)
 
 
-def run(model, images: torch.Tensor, config: pf.FadeConfig, batch: int, seed: int) -> dict:
-    outputs, losses, epsilons, met, steps = [], [], [], [], []
+def first_test_ids(split, count: int) -> tuple[list, list]:
+    """The query and gallery records of the split's first ``count`` test identities (by pid)."""
+    ids = sorted({r.pid for r in split.query})[:count]
+    return [r for r in split.query if r.pid in ids], [r for r in split.gallery if r.pid in ids]
+
+
+def query_gallery_map(features: torch.Tensor, query: list, gallery: list) -> float:
+    """mAP of the first len(query) rows of ``features`` (the query records') against the rest (the gallery's)."""
+    n = len(query)
+    return evaluate_reid(features[:n], [r.pid for r in query], [r.camid for r in query], features[n:],
+                         [r.pid for r in gallery], [r.camid for r in gallery])["mAP"]
+
+
+def protect_in_batches(model, images: torch.Tensor, config: pf.FadeConfig, batch: int, seed: int) -> dict:
+    """Protect ``images`` in batches of ``batch`` (uids = their index) and gather, per image, the protected image,
+    final loss, ε, whether it met ε and the steps it was worked on; plus the seconds it all took."""
+    gathered = {"protected": [], "final_loss": [], "epsilon": [], "met": [], "steps": []}
     begin = time.perf_counter()
     for start in range(0, images.shape[0], batch):
         chunk = images[start:start + batch]
         counter = StepCounter(chunk.shape[0], config)
         result = pf.protect(model, chunk, config, uids=range(start, start + chunk.shape[0]), seed=seed,
                             batch_size=chunk.shape[0], observer=counter, progress=False)
-        outputs.append(result.images)
-        losses.append(result.final_loss)
-        epsilons.append(result.epsilon)
-        met.append(result.met_epsilon)
-        steps.append(counter.steps)
-    elapsed = time.perf_counter() - begin
-    steps_all = torch.cat(steps).float()
-    return {"protected": torch.cat(outputs), "met_rate": round(float(torch.cat(met).float().mean()), 4),
+        for key, value in (("protected", result.images), ("final_loss", result.final_loss),
+                           ("epsilon", result.epsilon), ("met", result.met_epsilon), ("steps", counter.steps)):
+            gathered[key].append(value)
+    return {**{key: torch.cat(values) for key, values in gathered.items()}, "seconds": time.perf_counter() - begin}
+
+
+def run(model, images: torch.Tensor, config: pf.FadeConfig, batch: int, seed: int) -> dict:
+    outcome = protect_in_batches(model, images, config, batch, seed)
+    steps_all = outcome["steps"].float()
+    return {"protected": outcome["protected"], "met_rate": round(float(outcome["met"].float().mean()), 4),
             "mean_steps": round(float(steps_all.mean()), 1), "max_steps": int(steps_all.max()),
-            "median_final_loss": round(float(torch.cat(losses).median()), 5),
-            "median_epsilon": round(float(torch.cat(epsilons).median()), 5),
-            "s_per_image": round(elapsed / images.shape[0], 3)}
+            "median_final_loss": round(float(outcome["final_loss"].median()), 5),
+            "median_epsilon": round(float(outcome["epsilon"].median()), 5),
+            "s_per_image": round(outcome["seconds"] / images.shape[0], 3)}
 
 
 def main(argv=None) -> int:
@@ -99,22 +116,14 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=16, help="images per protect batch (default: %(default)s)")
     parser.add_argument("--out", type=Path, help="CSV to write (rows are appended to it as they finish)")
     args = parser.parse_args(argv)
-    split = data.read_cuhk01(args.root)
-    ids = sorted({r.pid for r in split.query})[: args.test_ids]
-    query = [r for r in split.query if r.pid in ids]
-    gallery = [r for r in split.gallery if r.pid in ids]
+    query, gallery = first_test_ids(data.read_cuhk01(args.root), args.test_ids)
     rows = []
     for spec in args.model:
         model = load_model_spec(spec).eval()
         images = data.load_images([r.path for r in query + gallery], tuple(model.input_size))
-        pids = [r.pid for r in query + gallery]
-        camids = [r.camid for r in query + gallery]
 
         def mean_ap(batch_images: torch.Tensor) -> float:
-            feats = extract_features(model, batch_images)
-            q, g = feats[: len(query)], feats[len(query):]
-            return evaluate_reid(q, pids[: len(query)], camids[: len(query)], g, pids[len(query):],
-                                 camids[len(query):])["mAP"]
+            return query_gallery_map(extract_features(model, batch_images), query, gallery)
 
         clean_map = mean_ap(images)
         for name in args.configs:

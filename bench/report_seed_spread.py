@@ -24,10 +24,10 @@ from pixelfade_fast.config import FadeConfig
 from pixelfade_fast.engine import extract_features
 from pixelfade_fast.engine.features import per_image_loss
 from pixelfade_fast.evaluation.baselines import pixelfade
-from pixelfade_fast.evaluation.reid_metrics import evaluate_reid
 from pixelfade_fast.models.spec import load_model_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_constraint import query_gallery_map  # noqa: E402
 from common import add_row, rise_tolerance, run_meta  # noqa: E402
 
 
@@ -43,27 +43,22 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, help="CSV to write (rewritten after each row)")
     args = parser.parse_args(argv)
     split = limit_test_ids(getattr(data, READERS[args.data])(args.root), args.max_test_ids, args.identity_seed)
-    records, num_query = split.query + split.gallery, len(split.query)
-    pids, camids = [r.pid for r in records], [r.camid for r in records]
+    query, gallery = split.query, split.gallery
     model = load_model_spec(args.model).eval()
-    images = data.load_images([r.path for r in records], tuple(model.input_size))
+    images = data.load_images([r.path for r in query + gallery], tuple(model.input_size))
     original = extract_features(model, images)
-
-    def mean_ap(features: torch.Tensor) -> float:
-        return evaluate_reid(features[:num_query], pids[:num_query], camids[:num_query], features[num_query:],
-                             pids[num_query:], camids[num_query:])["mAP"]
-
-    clean_map = mean_ap(original)
+    clean_map = query_gallery_map(original, query, gallery)
     rows = []
     for seed in args.seeds:
         for tolerance in args.tolerances:
             with rise_tolerance(tolerance):
                 protected = pixelfade(model, images, schedule="paper", seed=seed).clamp(0, 1)
             features = extract_features(model, protected)
-            row = dict(run_meta(torch.device("cpu")), data=args.data, model=args.model, query=num_query,
-                       gallery=len(records) - num_query, seed=seed, rise_tolerance=tolerance,
+            row = dict(run_meta(torch.device("cpu")), data=args.data, model=args.model, query=len(query),
+                       gallery=len(gallery), seed=seed, rise_tolerance=tolerance,
                        met_rate=round(FadeConfig().met_epsilon_rate(per_image_loss(features, original), original), 4),
-                       mAP_clean=round(clean_map, 4), mAP_kept=round(mean_ap(features) / clean_map, 4))
+                       mAP_clean=round(clean_map, 4),
+                       mAP_kept=round(query_gallery_map(features, query, gallery) / clean_map, 4))
             add_row(rows, row, f"seed {seed}  tolerance {tolerance:5.3f}  met {row['met_rate']:6.1%}  mAP kept "
                     f"{row['mAP_kept']:.3f}", args.out)
     return 0

@@ -19,13 +19,12 @@ import torch
 
 import pixelfade_fast as pf
 from pixelfade_fast import data, schedules
+from pixelfade_fast.cli.evaluate_command import READERS
 from pixelfade_fast.models.spec import load_model_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_constraint import StepCounter  # noqa: E402
+from bench_constraint import first_test_ids, protect_in_batches  # noqa: E402
 from common import add_row, rise_tolerance, run_meta  # noqa: E402
-
-READERS = {"cuhk01": data.read_cuhk01, "synthped": data.read_market1501}
 
 
 def main(argv=None) -> int:
@@ -37,24 +36,14 @@ def main(argv=None) -> int:
     parser.add_argument("--tolerances", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2])
     parser.add_argument("--out", type=Path, help="CSV to write (rewritten after each tolerance)")
     args = parser.parse_args(argv)
-    split = READERS[args.data](args.root)
-    ids = sorted({r.pid for r in split.query})[: args.test_ids]
-    records = [r for r in split.query if r.pid in ids] + [r for r in split.gallery if r.pid in ids]
+    query, gallery = first_test_ids(getattr(data, READERS[args.data])(args.root), args.test_ids)
     model = load_model_spec(args.model).eval()
-    images = data.load_images([r.path for r in records], tuple(model.input_size))
-    config = pf.FadeConfig()
+    images = data.load_images([r.path for r in query + gallery], tuple(model.input_size))
     rows = []
     for tolerance in args.tolerances:
-        ratios, steps = [], []
         with rise_tolerance(tolerance):
-            for start in range(0, images.shape[0], 16):
-                chunk = images[start:start + 16]
-                counter = StepCounter(chunk.shape[0], config)
-                result = pf.protect(model, chunk, config, uids=range(start, start + chunk.shape[0]), seed=7,
-                                    batch_size=chunk.shape[0], observer=counter, progress=False)
-                ratios.append(result.final_loss / result.epsilon)
-                steps.append(counter.steps.float())
-        ratio, steps_all = torch.cat(ratios), torch.cat(steps)
+            outcome = protect_in_batches(model, images, pf.FadeConfig(), batch=16, seed=7)
+        ratio, steps_all = outcome["final_loss"] / outcome["epsilon"], outcome["steps"].float()
         row = dict(run_meta(torch.device("cpu")), data=args.data, model=args.model, images=images.shape[0],
                    rise_tolerance=tolerance, is_default=tolerance == schedules.BACKTRACK_RISE_TOLERANCE,
                    met_rate=round(float((ratio < 1).float().mean()), 4),
