@@ -240,6 +240,36 @@ def test_load_images_batch(tmp_path):
         load_images([])
 
 
+def test_exif_orientation_is_applied_on_load(tmp_path):
+    """A JPEG stored sideways with EXIF Orientation=6 ("rotate 90° clockwise to display") loads upright, through
+    the loader the datasets use (load_image/load_images) and the one the gallery command uses (ImageReader)."""
+    from pixelfade_fast.gallery.image_io import ImageReader
+
+    stored = np.zeros((16, 32, 3), dtype=np.uint8)  # H=16, W=32, four solid quadrants survive JPEG
+    stored[:8, :16], stored[:8, 16:], stored[8:, :16], stored[8:, 16:] = (0, 200, 0), (0, 0, 220), (210, 0, 0), 250
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    Image.fromarray(stored).save(tmp_path / "side.jpg", quality=95, subsampling=0, exif=exif)
+    Image.fromarray(stored).save(tmp_path / "plain.jpg", quality=95, subsampling=0)
+    upright = torch.from_numpy(np.rot90(stored, k=-1).copy()).permute(2, 0, 1).float() / 255  # clockwise
+    loaded = load_image(tmp_path / "side.jpg")
+    assert loaded.shape == (3, 32, 16)
+    assert (loaded - upright).abs().mean() < 0.02  # JPEG error only; any other rotation or a flip: about 0.4
+    for rotation in (0, 1, 2):
+        other = torch.from_numpy(np.rot90(stored, k=rotation).copy()).permute(2, 0, 1).float() / 255
+        assert other.shape != loaded.shape or (loaded - other).abs().mean() > 0.2
+    assert load_image(tmp_path / "plain.jpg").shape == (3, 16, 32)  # no tag: left as stored
+    resized = load_image(tmp_path / "side.jpg", size=(64, 32))  # rotated first, then resized to (H, W)
+    assert (resized[:, ::2, ::2] - upright).abs().mean() < 0.03
+    assert torch.equal(load_images([tmp_path / "side.jpg"])[0], loaded)
+    reader = ImageReader(tmp_path, (32, 16), workers=1)
+    try:
+        [item] = reader.take(0, ("side.jpg",))
+    finally:
+        reader.close()
+    assert item.error is None and torch.equal(item.pixels, loaded)
+
+
 # ---------------------------------------------------------------- SynthPed
 
 SMALL = dict(num_ids_train=3, num_ids_test=2, images_per_id_per_cam=2, num_cams=3, size=(64, 32),

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 
 def _check_size(size: tuple[int, int] | None) -> None:
@@ -31,11 +31,12 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 def load_image(path: str | Path, size: tuple[int, int] | None = None) -> torch.Tensor:
     """Load one image as float32 [3, H, W] in [0, 1], RGB (grey, palette and RGBA images are converted).
 
+    The EXIF orientation tag is applied (a phone photo stored sideways is loaded upright, as viewers show it).
     With size=(H, W) the image is resized with PIL's bilinear filter; size=None keeps its own size.
     """
     _check_size(size)
     with Image.open(path) as image:
-        rgb = _to_rgb(image)
+        rgb = _to_rgb(ImageOps.exif_transpose(image))
     if size is not None and rgb.size != (size[1], size[0]):
         rgb = rgb.resize((size[1], size[0]), Image.BILINEAR)
     array = np.asarray(rgb, dtype=np.uint8)  # [H, W, 3]
