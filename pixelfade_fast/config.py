@@ -17,12 +17,22 @@ CO_STEPS = ("backtrack", "fixed")
 EPSILON_SCALES = ("relative", "absolute")
 
 
-def _check_int(name: str, value, low: int, high: int | None = None) -> None:
+def _allowed(low, high, low_open: bool = False, high_open: bool = False) -> str:
+    """The allowed range in words ("at least 1", "between 0 and 95", "at least 0.0 and below 1.0")."""
+    lower = f"{'greater than' if low_open else 'at least'} {low}"
+    if high is None:
+        return lower
+    if not (low_open or high_open):
+        return f"between {low} and {high}"
+    return f"{lower} and {'below' if high_open else 'at most'} {high}"
+
+
+def _check_int(name: str, value, low: int, high: int | None = None, why: str = "") -> None:
+    """``why``: appended to the range error (how the range follows from other fields)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"FadeConfig.{name} must be an integer, got {value!r}")
     if value < low or (high is not None and value > high):
-        allowed = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"FadeConfig.{name} must be in {allowed}, got {value}")
+        raise ValueError(f"FadeConfig.{name} must be {_allowed(low, high)}, got {value}{why}")
 
 
 def _check_float(name: str, value, low: float, high: float | None = None, *, low_open: bool = False,
@@ -32,10 +42,7 @@ def _check_float(name: str, value, low: float, high: float | None = None, *, low
     too_low = value <= low if low_open else value < low
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high or value in (float("inf"), float("-inf")):
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        allowed = f"{left}{low}, {high}{right}" if high is not None else f"{'>' if low_open else '>='} {low}"
-        raise ValueError(f"FadeConfig.{name} must be in {allowed}, got {value}")
+        raise ValueError(f"FadeConfig.{name} must be {_allowed(low, high, low_open, high_open)}, got {value}")
 
 
 def _check_choice(name: str, value, choices: tuple[str, ...]) -> None:
@@ -57,9 +64,13 @@ class FadeConfig:
     docs/results/constraint.md). A bad value raises ValueError naming the field and its range.
     """
 
-    steps: int = field(default=100, metadata={"help": "T: protection steps"})
-    init_steps: int = field(default=5, metadata={"help": "T_init: warm-up steps that do CO and PRO on every image"})
-    final_steps: int = field(default=5, metadata={"help": "T_final: closing CO-only steps"})
+    steps: int = field(default=100, metadata={
+        "help": "T: protection steps, the init and final steps among them (at least 1)"})
+    init_steps: int = field(default=5, metadata={
+        "help": "T_init: warm-up steps that do CO and PRO on every image; the first of the T steps (init + final "
+                "steps at most T)"})
+    final_steps: int = field(default=5, metadata={
+        "help": "T_final: closing CO-only steps; the last of the T steps (init + final steps at most T)"})
     num_masks: int = field(default=5, metadata={"help": "I: disjoint replacement masks (1..255)"})
     epsilon: float = field(default=0.03, metadata={
         "help": "ε: per-image feature-loss threshold (a fraction of mean_d f0² or an absolute loss: epsilon_scale)"})
@@ -95,8 +106,12 @@ class FadeConfig:
 
     def __post_init__(self) -> None:
         _check_int("steps", self.steps, 1)
-        _check_int("init_steps", self.init_steps, 0, self.steps)
-        _check_int("final_steps", self.final_steps, 0, self.steps - self.init_steps)
+        inside = f": the init and final steps count inside FadeConfig.steps ({self.steps})"
+        _check_int("init_steps", self.init_steps, 0, self.steps, f"{inside}; raise FadeConfig.steps or lower "
+                   f"FadeConfig.init_steps")
+        _check_int("final_steps", self.final_steps, 0, self.steps - self.init_steps,
+                   f"{inside} after the {self.init_steps} of FadeConfig.init_steps; raise FadeConfig.steps or "
+                   f"lower FadeConfig.final_steps or FadeConfig.init_steps")
         _check_int("num_masks", self.num_masks, 1, 255)
         _check_int("finish_steps", self.finish_steps, 0, 10_000)
         _check_float("epsilon", self.epsilon, 0.0, low_open=True)

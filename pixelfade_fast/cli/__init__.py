@@ -10,8 +10,16 @@ from .gallery_commands import add_gallery_commands
 from .tool_commands import add_tool_commands
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """A parse error is two lines, the error and where the options are, not the usage (27 lines for protect);
+    the sub-command parsers are of this class too (add_subparsers makes them so)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}\nrun `{self.prog} -h` for the options\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pixelfade", description="PixelFade protection of pedestrian galleries")
+    parser = ArgumentParser(prog="pixelfade", description="PixelFade protection of pedestrian galleries")
     commands = parser.add_subparsers(dest="command", required=True)
     add_gallery_commands(commands)
     add_evaluate_command(commands)
@@ -27,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         from ..training.command import main_train
 
         return main_train(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named by the sub-command's parser, so that the hint points at its options
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     if hasattr(args, "argv"):
         args.argv = argv
     try:

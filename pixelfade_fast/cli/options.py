@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 
 import torch
 
@@ -43,12 +44,18 @@ def add_config_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ..
 
 
 def config_from_args(args: argparse.Namespace, **overrides) -> FadeConfig:
+    """The FadeConfig of the parsed options; a bad value is a UserError that names the options (``--final-steps``)
+    where FadeConfig's own message names its fields (``FadeConfig.final_steps``)."""
     values = {item.name: getattr(args, item.name) for item in dataclasses.fields(FadeConfig) if hasattr(args, item.name)}
     values.update(overrides)
     try:
         return FadeConfig(**values)
     except ValueError as error:
-        raise UserError(str(error)) from None
+        def option(match: re.Match) -> str:
+            name = match.group(1)
+            return "--" + name.replace("_", "-") if name in values and name not in overrides else match.group(0)
+
+        raise UserError(re.sub(r"FadeConfig\.(\w+)", option, str(error))) from None
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,8 +99,9 @@ def resolve_device(name: str | None, local_rank: int | None = None) -> torch.dev
         raise UserError(f"--device {name!r} is not a device; use cpu, cuda or cuda:N") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            build = f"a CPU build ({torch.__version__})" if torch.version.cuda is None else "no GPU visible"
-            raise UserError(f"--device {name} but CUDA is not available here (torch is {build}); use --device cpu")
+            why = (f"torch {torch.__version__} is a CPU-only build" if torch.version.cuda is None else
+                   f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no GPU")
+            raise UserError(f"--device {name} but CUDA is not available here: {why}; use --device cpu")
         if device.index is None and local_rank is not None:
             device = torch.device("cuda", local_rank)
         if (device.index or 0) >= torch.cuda.device_count():
