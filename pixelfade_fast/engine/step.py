@@ -17,7 +17,7 @@ class BatchConstants:
     """The arguments of ``fade_step_`` that stay fixed for a batch: keys, clamp bounds, materialised mask ids
     and the config's step settings."""
 
-    keys: torch.Tensor  # int64 [B, 2]
+    keys: torch.Tensor  # int64 [B, 4] (reference.derive_keys)
     lo: torch.Tensor  # float32 [C]
     hi: torch.Tensor  # float32 [C]
     mask_ids: torch.Tensor | None  # uint8 [B, C, H, W], or None to draw them in the step

@@ -22,10 +22,13 @@ def _expect(tensor: torch.Tensor, name: str, dtype: torch.dtype, shape: tuple[in
         raise ValueError(f"{name} is on {tensor.device} but xp is on {device}; put all arguments on one device")
 
 
+KEYS_LAYOUT = "noise key, noise counter word, mask key, mask counter word per image; reference.derive_keys"
+
+
 def check_keys(keys: torch.Tensor) -> None:
-    if not isinstance(keys, torch.Tensor) or keys.dtype != torch.int64 or keys.dim() != 2 or keys.shape[1] != 2:
+    if not isinstance(keys, torch.Tensor) or keys.dtype != torch.int64 or keys.dim() != 2 or keys.shape[1] != 4:
         got = f"{keys.dtype} {list(keys.shape)}" if isinstance(keys, torch.Tensor) else type(keys).__name__
-        raise ValueError(f"keys must be an int64 tensor of shape [B, 2] (noise key, mask key), got {got}")
+        raise ValueError(f"keys must be an int64 tensor of shape [B, 4] ({KEYS_LAYOUT}), got {got}")
 
 
 def check_image_shape(shape: Sequence[int]) -> tuple[int, int, int]:
@@ -49,7 +52,7 @@ def check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, 
     _expect(do_pro, "do_pro", torch.bool, (batch,), device)
     _expect(beta, "beta", torch.float32, (batch,), device)
     _expect(mask_idx, "mask_idx", torch.int32, (batch,), device)
-    _expect(keys, "keys", torch.int64, (batch, 2), device)
+    _expect(keys, "keys", torch.int64, (batch, 4), device)
     _expect(lo, "lo", torch.float32, (channels,), device)
     _expect(hi, "hi", torch.float32, (channels,), device)
     if mask_ids is not None:
