@@ -93,6 +93,15 @@ def test_protect_draws_256_bits_when_no_seed_is_given(monkeypatch):
     assert asked == [32, 8]
 
 
+def test_a_gallery_run_without_seed_file_draws_256_bits(gallery, tmp_path, monkeypatch):
+    root, model = gallery
+    asked = []
+    real = os.urandom
+    monkeypatch.setattr(rng.os, "urandom", lambda count: asked.append(count) or real(count))
+    assert run_cli(root, tmp_path / "out", *model) == 0
+    assert asked == [32] and read_run_record(tmp_path / "out").rng_contract == 2
+
+
 def test_the_known_noise_attacker_gets_the_noise_protect_used():
     """One mask and PRO on the last step: protect()'s output is the clamped η, and attacker_noise must be that η
     (contract 2 by default, contract 1 when both are told so)."""
