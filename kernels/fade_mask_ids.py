@@ -4,7 +4,7 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from ..ops._checks import check_image_shape, check_keys
+from ..op_checks import check_image_shape, check_keys
 from .launch import Tiles, image_slices, require_device, require_image_numel
 from .philox import load_streams, mask_id_at
 

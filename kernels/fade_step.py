@@ -20,7 +20,7 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from ..ops._checks import check_step_args
+from ..op_checks import check_step_args
 from .launch import image_slices, require_device, require_image_numel
 from .philox import load_streams, mask_id_at, noise_at
 

@@ -8,7 +8,7 @@ import torch
 
 from .. import ops
 from ..config import FadeConfig
-from ..ops._checks import check_step_args
+from ..op_checks import check_step_args
 from ..schedules import StepFlags
 
 

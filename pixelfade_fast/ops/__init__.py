@@ -10,7 +10,7 @@ import torch
 
 from .. import _backend
 from .. import reference as _reference
-from ._checks import check_image_shape, check_keys, check_step_args
+from ..op_checks import check_image_shape, check_keys, check_step_args
 
 
 def resolve_op(op: str, backend: str | None, device: torch.device):

@@ -9,10 +9,10 @@ from typing import Sequence
 
 import torch
 
+from ..op_checks import NORMS
 from .rng import MASK_COUNTER, MASK_KEY, NOISE_COUNTER, NOISE_KEY, mask_id_from_word, normal_from_words, philox4x32
 
 NORM_FLOOR = 1e-12
-NORMS = ("l1mean", "l2sq")
 
 
 def _element_index(shape: Sequence[int], device: torch.device) -> torch.Tensor:

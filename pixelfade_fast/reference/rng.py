@@ -19,6 +19,8 @@ from typing import Sequence
 
 import torch
 
+from ..op_checks import KEY_WORDS
+
 MASK32 = 0xFFFFFFFF
 PHILOX_ROUND_A = 0xD2511F53
 PHILOX_ROUND_B = 0xCD9E8D57
@@ -30,8 +32,7 @@ NORMAL_MIN_UNIFORM = 1e-7
 TWO_PI = 6.283185307179586
 
 # Columns of a keys tensor [B, KEY_WORDS]: Philox key and counter word of the noise, then of the mask ids.
-NOISE_KEY, NOISE_COUNTER, MASK_KEY, MASK_COUNTER = range(4)
-KEY_WORDS = 4
+NOISE_KEY, NOISE_COUNTER, MASK_KEY, MASK_COUNTER = range(KEY_WORDS)
 RNG_CONTRACTS = (1, 2)
 DEFAULT_CONTRACT = 2
 SEED_BITS = {1: 64, 2: 256}  # a run secret's size under each contract
