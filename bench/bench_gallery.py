@@ -19,9 +19,8 @@ import torch
 
 import pixelfade_fast as pf
 from pixelfade_fast.data import generate_synthped, load_images
-from pixelfade_fast.gallery import GallerySettings, find_inputs, image_uid, protect_folder
+from pixelfade_fast.gallery import GallerySettings, create_seed_file, find_inputs, image_uid, protect_folder
 from pixelfade_fast.models.spec import load_model_spec
-from pixelfade_fast.reference.rng import splitmix64_int
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import run_meta, write_rows  # noqa: E402
@@ -63,9 +62,10 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     model = load_model_spec(args.model).to(device)
     config = pf.FadeConfig(steps=args.steps, quantize=True)
-    seed = splitmix64_int(2026)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
+        seed_file = create_seed_file(scratch / "secret")  # a 256-bit secret: the engine and the gallery share it
+        seed = seed_file.seed
         folder = gallery_folder(args, scratch)
         names = find_inputs(folder).images
         preloaded = load_images([folder / n for n in names], tuple(model.input_size)).to(device)
@@ -76,13 +76,11 @@ def main(argv=None) -> int:
         engine_result = pf.protect(model, preloaded, config, uids=uids, seed=seed, backend=args.backend,
                                    batch_size=args.batch_size, progress=False)
         engine_s = time.perf_counter() - begin
-        seed_file = scratch / "secret"
-        seed_file.write_text(f"{seed}\n")
         settings = GallerySettings(config=config, batch_size=args.batch_size, backend=args.backend,
                                    io_workers=args.io_workers, progress=False)
         begin = time.perf_counter()
         report = protect_folder(model, folder, scratch / "out", settings, model_id=model.model_id,
-                                seed_file=seed_file, log=lambda message: None)
+                                seed_file=seed_file.path, log=lambda message: None)
         gallery_s = time.perf_counter() - begin
         shutil.rmtree(scratch / "out")
     count = len(names)

@@ -18,7 +18,12 @@ Baselines:
 Each fast backend is timed drawing the mask ids from the keys (`cpp`, `triton`) and reading them materialised
 once per batch (`cpp_ids`, `triton_ids`: what protect() does; the ids are not counted in the 20 bytes). On
 Hopper and later GPUs the cpp backend is also timed as `cpp_cluster[_ids]` (PIXELFADE_CUDA_STEP=cluster: grad
-read once, kept in shared memory).
+read once, kept in shared memory). `<backend>_noise` times fade_noise, the materialised η (4 bytes written per
+element: its `gbps` counts those).
+
+Keys (`--contracts`, column `rng_contract`): 2 derives them from a 256-bit seed (four words per image, the
+counter's upper words in use), 1 as runs made before RNG contract 2 did (zero counter words); both run the same
+kernels. `--only` keeps the named implementations (and the copy).
 
     python bench/bench_ops.py --device cuda --batches 1 16 64 256 512 --flags co_pro co --out bench/results/ops_h200.csv
 """
@@ -40,16 +45,19 @@ import pixelfade_fast as pf
 from pixelfade_fast import reference
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import device_name, triton_version, write_rows  # noqa: E402
+from common import cpu_model, device_name, triton_version, write_rows  # noqa: E402
 
 BYTES_PER_ELEMENT = 20
+NOISE_BYTES_PER_ELEMENT = 4
 FLAG_MIXES = ("co_pro", "co", "mixed")
+V2_SEED = int.from_bytes(bytes(range(32)), "big")  # a fixed 256-bit seed: contract 2 refuses nothing below 2^256
 
 
 class Candidate(NamedTuple):
     name: str
     step: Callable[[], object]
     env: dict  # environment variables set while it is timed
+    bytes_per_element: int = BYTES_PER_ELEMENT
 
 
 @contextlib.contextmanager
@@ -100,7 +108,8 @@ def timer(device: torch.device, fn, warmup: int, reps: int) -> float:
     return statistics.median(samples)
 
 
-def make_inputs(batch: int, shape: tuple[int, int, int], device: torch.device, seed: int, flag_mix: str):
+def make_inputs(batch: int, shape: tuple[int, int, int], device: torch.device, seed: int, flag_mix: str,
+                contract: int):
     generator = torch.Generator(device="cpu").manual_seed(seed)
     do_co = torch.ones(batch, dtype=torch.bool)
     do_pro = torch.ones(batch, dtype=torch.bool)
@@ -113,7 +122,7 @@ def make_inputs(batch: int, shape: tuple[int, int, int], device: torch.device, s
     xp = torch.randn(full, generator=generator).to(device)
     mom = torch.randn(full, generator=generator).to(device)
     grad = torch.randn(full, generator=generator).to(device)
-    keys = reference.derive_keys(seed, range(batch)).to(device)
+    keys = reference.derive_keys(V2_SEED + seed if contract == 2 else seed, range(batch), contract).to(device)
     flags = dict(do_co=do_co.to(device), do_pro=do_pro.to(device),
                  beta=torch.full((batch,), 0.01, device=device),
                  mask_idx=torch.randint(0, 5, (batch,), generator=generator, dtype=torch.int32).to(device))
@@ -127,9 +136,9 @@ def has_clusters(device: torch.device) -> bool:
 
 
 def candidates(device: torch.device, batch: int, shape, seed: int, flag_mix: str,
-               compile_baselines: bool) -> list[Candidate]:
+               compile_baselines: bool, contract: int) -> list[Candidate]:
     """Every implementation that can run on ``device``, on the same inputs."""
-    xp, mom, grad, keys, flags, lo, hi = make_inputs(batch, shape, device, seed, flag_mix)
+    xp, mom, grad, keys, flags, lo, hi = make_inputs(batch, shape, device, seed, flag_mix, contract)
     step_args = (xp, mom, grad, flags["do_co"], flags["do_pro"], flags["beta"], flags["mask_idx"], keys, lo, hi,
                  0.6, 5, "l1mean", False)
     noise = reference.fade_noise(keys, shape)
@@ -151,6 +160,8 @@ def candidates(device: torch.device, batch: int, shape, seed: int, flag_mix: str
             out.append(Candidate(name + suffix, lambda name=name: pf.ops.fade_step_(*step_args, backend=name), env))
             out.append(Candidate(name + suffix + "_ids", lambda name=name: pf.ops.fade_step_(
                 *step_args, mask_ids, backend=name), env))
+        out.append(Candidate(name + "_noise", lambda name=name: pf.ops.fade_noise(keys, shape, backend=name), {},
+                             NOISE_BYTES_PER_ELEMENT))
     stored_args = (xp, mom, grad, flags["do_co"], flags["do_pro"], flags["beta"], flags["mask_idx"], noise,
                    mask_ids, lo, hi, 0.6)
     out.append(Candidate("eager_reference", lambda: reference.fade_step_(*step_args), {}))
@@ -168,15 +179,18 @@ def candidates(device: torch.device, batch: int, shape, seed: int, flag_mix: str
 
 def bench_batch(device, batch: int, shape, flag_mix: str, args, meta: dict) -> list[dict]:
     """Times every candidate on one batch; one CSV row each."""
-    timings = {}
-    for candidate in candidates(device, batch, shape, batch, flag_mix, not args.no_compile):
+    timings, bytes_per_element = {}, {}
+    for candidate in candidates(device, batch, shape, batch, flag_mix, not args.no_compile, meta["rng_contract"]):
+        if args.only and candidate.name not in args.only and candidate.name != "copy":
+            continue
+        bytes_per_element[candidate.name] = candidate.bytes_per_element
         try:
             with environment(candidate.env):
                 timings[candidate.name] = timer(device, candidate.step, args.warmup, args.reps)
         except Exception as error:  # a baseline that fails to compile is reported, not fatal
             print(f"B={batch} {candidate.name}: failed ({type(error).__name__}: {error})", file=sys.stderr)
     elements = batch * shape[0] * shape[1] * shape[2]
-    gbps = {name: BYTES_PER_ELEMENT * elements / (ms * 1e-3) / 1e9 for name, ms in timings.items()}
+    gbps = {name: bytes_per_element[name] * elements / (ms * 1e-3) / 1e9 for name, ms in timings.items()}
     rows = []
     for name, ms in timings.items():
         row = dict(meta, impl=name, flags=flag_mix, batch=batch, shape="x".join(map(str, shape)),
@@ -185,7 +199,7 @@ def bench_batch(device, batch: int, shape, flag_mix: str, args, meta: dict) -> l
             if baseline in timings:
                 row[f"speedup_vs_{baseline}"] = round(timings[baseline] / ms, 3)
         rows.append(row)
-        print(f"{flag_mix:6s} B={batch:4d} {name:24s} {ms:10.4f} ms {gbps[name]:9.1f} GB/s "
+        print(f"v{meta['rng_contract']} {flag_mix:6s} B={batch:4d} {name:24s} {ms:10.4f} ms {gbps[name]:9.1f} GB/s "
               f"{row['frac_of_copy']:7.1%} of copy", flush=True)
     return rows
 
@@ -200,18 +214,22 @@ def main(argv=None) -> int:
     parser.add_argument("--flags", nargs="+", choices=FLAG_MIXES, default=["co_pro"],
                         help="which images do CO / PRO (see above); one set of rows per choice")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baselines")
+    parser.add_argument("--contracts", type=int, nargs="+", choices=(1, 2), default=[2],
+                        help="RNG contracts of the keys; one set of rows per contract, interleaved per batch")
+    parser.add_argument("--only", nargs="+", metavar="IMPL", help="time only these implementations (and the copy)")
     parser.add_argument("--out", type=Path, help="CSV file to write (default: print only)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     shape = tuple(args.shape)
-    meta = {"device": device_name(device), "torch": torch.__version__, "triton": triton_version(),
-            "date": datetime.date.today().isoformat()}
+    meta = {"device": device_name(device), "cpu_model": cpu_model(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "triton": triton_version(), "date": datetime.date.today().isoformat()}
     rows = []
     for flag_mix in args.flags:
         for batch in args.batches:
-            rows += bench_batch(device, batch, shape, flag_mix, args, meta)
-            if args.out:  # after every batch, so a run cut short keeps what it measured
-                write_rows(args.out, rows)
+            for contract in args.contracts:
+                rows += bench_batch(device, batch, shape, flag_mix, args, dict(meta, rng_contract=contract))
+                if args.out:  # after every batch, so a run cut short keeps what it measured
+                    write_rows(args.out, rows)
     return 0
 
 

@@ -6,8 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "philox.h"
+
 namespace pixelfade {
 namespace {
+
+constexpr const char* kKeysLayout =
+    "noise key, noise counter word, mask key, mask counter word per image; reference.derive_keys";
 
 // torch's Python spelling of a dtype (float32, int64, ...), so messages read like the Python API.
 std::string dtype_name(at::ScalarType dtype) {
@@ -75,13 +80,12 @@ void check_num_masks(const char* op, int64_t num_masks) {
 
 void check_keys(const char* op, const at::Tensor& keys, int64_t expected_batch) {
   TORCH_CHECK_VALUE(keys.defined(), op, ": keys must be a tensor, got an undefined tensor");
-  TORCH_CHECK_TYPE(keys.scalar_type() == at::kLong, op,
-                   ": keys must be an int64 tensor of shape [B, 2] (noise key, mask key per image), got ",
-                   describe(keys));
-  TORCH_CHECK_VALUE(keys.dim() == 2 && keys.size(1) == 2, op,
-                    ": keys must have shape [B, 2] (noise key, mask key per image), got ", describe(keys));
+  TORCH_CHECK_TYPE(keys.scalar_type() == at::kLong, op, ": keys must be an int64 tensor of shape [B, 4] (", kKeysLayout,
+                   "), got ", describe(keys));
+  TORCH_CHECK_VALUE(keys.dim() == 2 && keys.size(1) == kKeyWords, op, ": keys must have shape [B, 4] (", kKeysLayout,
+                    "), got ", describe(keys));
   TORCH_CHECK_VALUE(expected_batch < 0 || keys.size(0) == expected_batch, op, ": keys must have shape [",
-                    std::to_string(expected_batch), ", 2] (one row per image of xp), got ", describe(keys));
+                    std::to_string(expected_batch), ", 4] (one row per image of xp), got ", describe(keys));
 }
 
 void check_image_shape(const char* op, c10::IntArrayRef shape) {
@@ -100,7 +104,8 @@ std::vector<int64_t> check_rng_image_args(const char* op, c10::DeviceType backen
   return {keys.size(0), shape[0], shape[1], shape[2]};
 }
 
-std::vector<int64_t> check_philox_args(c10::DeviceType backend, const at::Tensor& key, const at::Tensor& index) {
+std::vector<int64_t> check_philox_args(c10::DeviceType backend, const at::Tensor& key, const at::Tensor& index,
+                                       const std::optional<at::Tensor>& counter_high) {
   constexpr const char* op = "pixelfade::philox_words";
   TORCH_CHECK_VALUE(key.defined() && index.defined(), op, ": key and index must be tensors");
   TORCH_CHECK_TYPE(key.scalar_type() == at::kLong, op, ": key must be an int64 tensor (uint64 bits), got ",
@@ -111,6 +116,13 @@ std::vector<int64_t> check_philox_args(c10::DeviceType backend, const at::Tensor
   TORCH_CHECK_VALUE(key.device() == index.device() && key.device().type() == backend, op,
                     ": key and index must be on one ", c10::DeviceTypeName(backend, true), " device, got key ",
                     describe(key), " and index ", describe(index));
+  if (counter_high.has_value()) {
+    TORCH_CHECK_TYPE(counter_high->scalar_type() == at::kLong, op,
+                     ": counter_high must be an int64 tensor (uint64 bits), got ", describe(*counter_high));
+    TORCH_CHECK_VALUE(counter_high->sizes() == key.sizes() && counter_high->device() == key.device(), op,
+                      ": counter_high must have key's shape and device, got key ", describe(key),
+                      " and counter_high ", describe(*counter_high));
+  }
   std::vector<int64_t> out_shape(key.sizes().begin(), key.sizes().end());
   out_shape.push_back(4);
   return out_shape;
@@ -138,7 +150,7 @@ void run_fade_step(c10::DeviceType backend, at::Tensor& xp, at::Tensor& mom, con
   expect_tensor(op, "beta", beta, at::kFloat, {batch}, device);
   expect_tensor(op, "mask_idx", mask_idx, at::kInt, {batch}, device);
   check_keys(op, keys, batch);
-  expect_tensor(op, "keys", keys, at::kLong, {batch, 2}, device);
+  expect_tensor(op, "keys", keys, at::kLong, {batch, kKeyWords}, device);
   expect_tensor(op, "lo", lo, at::kFloat, {channels}, device);
   expect_tensor(op, "hi", hi, at::kFloat, {channels}, device);
   check_num_masks(op, num_masks);

@@ -20,7 +20,7 @@ Norm parse_norm(const char* op, c10::string_view norm);
 // Raises unless 1 <= num_masks <= 255 (mask ids are uint8).
 void check_num_masks(const char* op, int64_t num_masks);
 
-// Raises unless `keys` is an int64 [B, 2] tensor (B = expected_batch when >= 0) and `shape` is (C, H, W) >= 0.
+// Raises unless `keys` is an int64 [B, 4] tensor (B = expected_batch when >= 0) and `shape` is (C, H, W) >= 0.
 void check_keys(const char* op, const at::Tensor& keys, int64_t expected_batch);
 void check_image_shape(const char* op, c10::IntArrayRef shape);
 
@@ -28,8 +28,10 @@ void check_image_shape(const char* op, c10::IntArrayRef shape);
 std::vector<int64_t> check_rng_image_args(const char* op, c10::DeviceType backend, const at::Tensor& keys,
                                           c10::IntArrayRef shape);
 
-// philox_words: key and index int64 tensors of one shape on one `backend` device; returns [*shape, 4].
-std::vector<int64_t> check_philox_args(c10::DeviceType backend, const at::Tensor& key, const at::Tensor& index);
+// philox_words: key, index (and counter_high when given) int64 tensors of one shape on one `backend` device;
+// returns [*shape, 4].
+std::vector<int64_t> check_philox_args(c10::DeviceType backend, const at::Tensor& key, const at::Tensor& index,
+                                       const std::optional<at::Tensor>& counter_high);
 
 // The fade_step_ arguments as the kernels see them: every tensor contiguous, on xp's device, checked.
 // mask_ids is undefined when the caller did not materialise the ids (the kernels then draw them from the keys).

@@ -11,5 +11,5 @@ TORCH_LIBRARY(pixelfade, m) {
       compliant);
   m.def("fade_noise(Tensor keys, SymInt[] shape) -> Tensor", compliant);
   m.def("fade_mask_ids(Tensor keys, SymInt[] shape, int num_masks, bool pixel_masks) -> Tensor", compliant);
-  m.def("philox_words(Tensor key, Tensor index) -> Tensor", compliant);
+  m.def("philox_words(Tensor key, Tensor index, Tensor? counter_high=None) -> Tensor", compliant);
 }

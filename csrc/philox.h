@@ -1,5 +1,7 @@
-// The noise/mask RNG contract (DESIGN.md, "Noise and masks") as inline functions that compile for host code
-// (plain g++) and for CUDA device code (nvcc), so the CPU and CUDA kernels produce the same 32-bit words.
+// The noise/mask RNG contract (DESIGN.md, "Noise and masks", "Contract v2") as inline functions that compile for
+// host code (plain g++) and for CUDA device code (nvcc), so the CPU and CUDA kernels produce the same 32-bit words.
+// An image's keys row holds four 64-bit words: noise key, noise counter word, mask key, mask counter word (v1
+// runs have zero counter words), so one kernel serves both contracts.
 #pragma once
 
 #include <cmath>
@@ -27,6 +29,23 @@ struct PhiloxWords {
   uint32_t r0, r1, r2, r3;
 };
 
+// Words per image in a keys tensor [B, 4], and the stream (Philox key, upper 64 counter bits) of each use.
+constexpr int64_t kKeyWords = 4;
+
+struct Stream {
+  uint64_t key;
+  uint64_t counter_high;
+};
+
+PIXELFADE_HOST_DEVICE Stream noise_stream(const int64_t* keys, int64_t image) {
+  return Stream{static_cast<uint64_t>(keys[kKeyWords * image]), static_cast<uint64_t>(keys[kKeyWords * image + 1])};
+}
+
+PIXELFADE_HOST_DEVICE Stream mask_stream(const int64_t* keys, int64_t image) {
+  return Stream{static_cast<uint64_t>(keys[kKeyWords * image + 2]),
+                static_cast<uint64_t>(keys[kKeyWords * image + 3])};
+}
+
 PIXELFADE_HOST_DEVICE uint32_t mulhi32(uint32_t a, uint32_t b) {
 #if defined(__CUDA_ARCH__)
   return __umulhi(a, b);
@@ -35,14 +54,15 @@ PIXELFADE_HOST_DEVICE uint32_t mulhi32(uint32_t a, uint32_t b) {
 #endif
 }
 
-// Philox4x32-10: key (low, high 32 bits of `key`), counter (low, high 32 bits of `index`, 0, 0).
-PIXELFADE_HOST_DEVICE PhiloxWords philox4x32_10(uint64_t key, uint64_t index) {
-  uint32_t k0 = static_cast<uint32_t>(key);
-  uint32_t k1 = static_cast<uint32_t>(key >> 32);
+// Philox4x32-10: key (low, high 32 bits of `stream.key`), counter (low, high 32 bits of `index`, low, high 32
+// bits of `stream.counter_high`).
+PIXELFADE_HOST_DEVICE PhiloxWords philox4x32_10(Stream stream, uint64_t index) {
+  uint32_t k0 = static_cast<uint32_t>(stream.key);
+  uint32_t k1 = static_cast<uint32_t>(stream.key >> 32);
   uint32_t c0 = static_cast<uint32_t>(index);
   uint32_t c1 = static_cast<uint32_t>(index >> 32);
-  uint32_t c2 = 0;
-  uint32_t c3 = 0;
+  uint32_t c2 = static_cast<uint32_t>(stream.counter_high);
+  uint32_t c3 = static_cast<uint32_t>(stream.counter_high >> 32);
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
@@ -81,15 +101,15 @@ PIXELFADE_HOST_DEVICE int32_t mask_id_from_word(uint32_t word, int32_t num_masks
   return id < num_masks - 1 ? id : num_masks - 1;
 }
 
-// η_i[e] for noise key K_i and element index e.
-PIXELFADE_HOST_DEVICE float noise_value(uint64_t noise_key, uint64_t element) {
-  const PhiloxWords words = philox4x32_10(noise_key, element);
+// η_i[e] for image i's noise stream and element index e.
+PIXELFADE_HOST_DEVICE float noise_value(Stream noise, uint64_t element) {
+  const PhiloxWords words = philox4x32_10(noise, element);
   return normal_from_words(words.r0, words.r1);
 }
 
-// Mask id of element/pixel index `index` for mask key M_i.
-PIXELFADE_HOST_DEVICE int32_t mask_id(uint64_t mask_key, uint64_t index, int32_t num_masks) {
-  return mask_id_from_word(philox4x32_10(mask_key, index).r0, num_masks);
+// Mask id of element/pixel index `index` for image i's mask stream.
+PIXELFADE_HOST_DEVICE int32_t mask_id(Stream mask, uint64_t index, int32_t num_masks) {
+  return mask_id_from_word(philox4x32_10(mask, index).r0, num_masks);
 }
 
 }  // namespace pixelfade

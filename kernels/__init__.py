@@ -44,18 +44,19 @@ def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: t
 
 
 def fade_noise(keys: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
-    """η as float32 [B, *shape] from the noise keys ``keys[:, 0]``."""
+    """η as float32 [B, *shape] from the noise words ``keys[:, 0:2]`` of int64 [B, 4] keys."""
     return _ops().fade_noise(keys, [int(s) for s in shape])
 
 
 def fade_mask_ids(keys: torch.Tensor, shape: Sequence[int], num_masks: int, pixel_masks: bool = False) -> torch.Tensor:
-    """Mask ids as uint8 [B, *shape] from the mask keys ``keys[:, 1]``; pixel masks share an id over channels."""
+    """Mask ids as uint8 [B, *shape] from the mask words ``keys[:, 2:4]``; pixel masks share an id over channels."""
     return _ops().fade_mask_ids(keys, [int(s) for s in shape], int(num_masks), bool(pixel_masks))
 
 
-def philox_words(key: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """int64 [n, 4]: the Philox4x32-10 words (each in [0, 2**32)) of (key[j], index[j])."""
-    return _ops().philox_words(key, index)
+def philox_words(key: torch.Tensor, index: torch.Tensor, counter_high: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """int64 [n, 4]: the Philox4x32-10 words (each in [0, 2**32)) of key[j] and counter (index[j],
+    counter_high[j]) (counter_high default 0)."""
+    return _ops().philox_words(key, index, counter_high)
 
 
 __all__ = ["available", "fade_mask_ids", "fade_noise", "fade_step_", "philox_words", "unavailable_reason"]

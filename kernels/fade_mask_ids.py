@@ -4,9 +4,9 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from ..ops._checks import check_image_shape, check_keys
+from ..op_checks import check_image_shape, check_keys
 from .launch import Tiles, image_slices, require_device, require_image_numel
-from .philox import mask_id_at
+from .philox import load_streams, mask_id_at
 
 TILES = Tiles(block=1024, num_warps=4)
 
@@ -21,20 +21,21 @@ def fade_mask_ids_kernel(keys_ptr, out_ptr, pixels, num_masks, first_image, CHAN
     image = tl.program_id(1).to(tl.int64) + first_image
     pixel = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     inside = pixel < pixels
-    mask_key = tl.load(keys_ptr + image * 2 + 1)
+    _, _, mask_key, mask_counter = load_streams(keys_ptr, image)
     image_out = out_ptr + image * CHANNELS * pixels
     if PIXEL_MASKS:
-        ids = mask_id_at(mask_key, pixel, num_masks).to(tl.uint8)
+        ids = mask_id_at(mask_key, mask_counter, pixel, num_masks).to(tl.uint8)
         for channel in tl.static_range(CHANNELS):
             tl.store(image_out + channel * pixels + pixel, ids, mask=inside)
     else:
         for channel in tl.static_range(CHANNELS):
             element = channel * pixels + pixel
-            tl.store(image_out + element, mask_id_at(mask_key, element, num_masks).to(tl.uint8), mask=inside)
+            tl.store(image_out + element, mask_id_at(mask_key, mask_counter, element, num_masks).to(tl.uint8),
+                     mask=inside)
 
 
 def launch_fade_mask_ids(keys: torch.Tensor, out: torch.Tensor, num_masks: int, pixel_masks: bool) -> None:
-    """Fill contiguous uint8 ``out`` [B, C, H, W] from contiguous ``keys`` [B, 2]."""
+    """Fill contiguous uint8 ``out`` [B, C, H, W] from contiguous ``keys`` [B, 4]."""
     batch, channels, height, width = (int(size) for size in out.shape)  # CHANNELS is compile-time
     pixels = height * width
     for first, count in image_slices(batch):
@@ -46,7 +47,7 @@ def launch_fade_mask_ids(keys: torch.Tensor, out: torch.Tensor, num_masks: int, 
 
 @triton_op("pixelfade_triton::fade_mask_ids", mutates_args=())
 def fade_mask_ids(keys: torch.Tensor, shape: list[int], num_masks: int, pixel_masks: bool) -> torch.Tensor:
-    """Mask ids as uint8 [B, *shape] from the mask keys ``keys[:, 1]`` (see pixelfade_fast.reference)."""
+    """Mask ids as uint8 [B, *shape] from the mask words ``keys[:, 2:4]`` (see pixelfade_fast.reference)."""
     check_keys(keys)
     shape = check_image_shape(shape)
     if not 1 <= num_masks <= 255:

@@ -20,9 +20,9 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from ..ops._checks import check_step_args
+from ..op_checks import check_step_args
 from .launch import image_slices, require_device, require_image_numel
-from .philox import mask_id_at, noise_at
+from .philox import load_streams, mask_id_at, noise_at
 
 
 @dataclass(frozen=True)
@@ -103,12 +103,11 @@ def fade_step_kernel(xp_ptr, mom_ptr, grad_ptr, partials_ptr, do_co_ptr, do_pro_
         step_size = tl.load(beta_ptr + image).to(dtype)
 
     mask_idx = tl.load(mask_idx_ptr + image)
-    noise_key = tl.load(keys_ptr + image * 2)
-    mask_key = tl.load(keys_ptr + image * 2 + 1)
+    noise_key, noise_counter, mask_key, mask_counter = load_streams(keys_ptr, image)
     if PIXEL_MASKS and not HAS_MASK_IDS:  # one id per pixel, shared by its channels: draw it once
         pixel_ids = tl.zeros([BLOCK], dtype=tl.int32)
         if do_pro:
-            pixel_ids = mask_id_at(mask_key, pixel, num_masks)
+            pixel_ids = mask_id_at(mask_key, mask_counter, pixel, num_masks)
 
     for channel in tl.static_range(CHANNELS):
         element = channel * pixels + pixel
@@ -127,8 +126,8 @@ def fade_step_kernel(xp_ptr, mom_ptr, grad_ptr, partials_ptr, do_co_ptr, do_pro_
             elif PIXEL_MASKS:
                 ids = pixel_ids
             else:
-                ids = mask_id_at(mask_key, element, num_masks)
-            x = tl.where(ids == mask_idx, noise_at(noise_key, element).to(dtype), x)
+                ids = mask_id_at(mask_key, mask_counter, element, num_masks)
+            x = tl.where(ids == mask_idx, noise_at(noise_key, noise_counter, element).to(dtype), x)
         lo = tl.load(lo_ptr + channel).to(dtype)
         hi = tl.load(hi_ptr + channel).to(dtype)
         x = tl.maximum(tl.minimum(x, hi, propagate_nan=tl.PropagateNan.ALL), lo, propagate_nan=tl.PropagateNan.ALL)

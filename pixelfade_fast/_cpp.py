@@ -60,7 +60,7 @@ def _register_fake_kernels() -> None:
         return keys.new_empty((keys.shape[0], *shape), dtype=torch.uint8)
 
     @torch.library.register_fake("pixelfade::philox_words")
-    def _philox_words_fake(key, index):
+    def _philox_words_fake(key, index, counter_high=None):
         return key.new_empty((*key.shape, 4), dtype=torch.int64)
 
 

@@ -51,6 +51,12 @@ def load_rng_vectors() -> dict:
     return json.loads(RNG_VECTORS.read_text())
 
 
+def load_rng_vectors_v2() -> dict:
+    """Contract v2's known answers (key derivation, Philox words with every counter word, η, mask ids), made by
+    an implementation independent of the project's; its ``contract`` field is the exact text of the contract."""
+    return json.loads(RNG_VECTORS.with_name("rng_vectors_v2.json").read_text())
+
+
 # Fixed, non-ImageNet preprocessing buffers so that a test can tell file values from defaults.
 REFERENCE_PIXEL_BUFFERS = {"pixel_mean": (123.0, 110.0, 100.0), "pixel_std": (60.0, 55.0, 50.0)}
 

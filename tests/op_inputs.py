@@ -15,7 +15,9 @@ def as_int64(value: int) -> int:
 
 
 def random_keys(batch: int, generator: torch.Generator) -> torch.Tensor:
-    return torch.randint(-(2**63), 2**63 - 1, (batch, 2), generator=generator, dtype=torch.int64)
+    """int64 [batch, 4] keys rows (noise key, noise counter word, mask key, mask counter word), every word
+    over the whole uint64 range, as contract v2 derives them."""
+    return torch.randint(-(2**63), 2**63 - 1, (batch, 4), generator=generator, dtype=torch.int64)
 
 
 def step_inputs(shape, dtype, device, generator, num_masks=5):

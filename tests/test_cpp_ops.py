@@ -47,7 +47,8 @@ def test_build_info_describes_the_loaded_extension():
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_philox_words_bit_exact_vs_reference(device):
-    """Every edge key with every edge index, plus random keys over the whole 64-bit range and indices past 2**32."""
+    """Every edge key with every edge index, plus random keys over the whole 64-bit range and indices past 2**32,
+    without and with the counter's upper words (contract v2 fills them)."""
     generator = torch.Generator().manual_seed(torch.seed() % 2**31)
     edge_keys = torch.tensor([as_int64(k) for k in UINT64_EDGES])
     edge_index = torch.tensor(INDEX_EDGES)
@@ -59,6 +60,10 @@ def test_philox_words_bit_exact_vs_reference(device):
     expected = torch.stack(R.philox4x32(keys, index), dim=1)
     assert words.dtype == torch.int64 and words.shape == (keys.numel(), 4) and words.device == keys.device
     assert torch.equal(words, expected), f"{int((words != expected).any(1).sum())} rows differ from the reference"
+    high = keys.roll(7)  # every uint64 edge as an upper counter word too
+    words = ops().philox_words(keys, index, high)
+    expected = torch.stack(R.philox4x32(keys, index, high), dim=1)
+    assert torch.equal(words, expected), f"{int((words != expected).any(1).sum())} rows differ (upper words set)"
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -73,7 +78,7 @@ def test_philox_words_known_answer_vectors(device):
 def test_noise_and_mask_ids_known_answer_vectors(device):
     """η and mask ids (I = 5) of the vectors whose index falls inside a 1x64x64 image."""
     rows = [r for r in load_rng_vectors()["philox"] if int(r["index"]) < 4096]
-    keys = torch.tensor([[as_int64(int(r["key"]))] * 2 for r in rows], device=device)
+    keys = torch.tensor([[as_int64(int(r["key"])), 0] * 2 for r in rows], device=device)  # v1 rows (K, 0, M, 0)
     noise = ops().fade_noise(keys, [1, 64, 64]).flatten(1).cpu()
     ids = ops().fade_mask_ids(keys, [1, 64, 64], 5, False).flatten(1).cpu()
     for row, r in enumerate(rows):
@@ -86,7 +91,7 @@ def test_fade_noise_matches_reference(device):
     generator = torch.Generator().manual_seed(torch.seed() % 2**31)
     for batch, channels, height, width in SHAPES[device]:
         keys = random_keys(batch, generator).to(device)
-        keys[0, 0] = as_int64(2**64 - 1)
+        keys[0, :2] = as_int64(2**64 - 1)
         noise = ops().fade_noise(keys, [channels, height, width])
         expected = R.fade_noise(keys, (channels, height, width))
         assert noise.dtype == torch.float32 and noise.shape == expected.shape and torch.isfinite(noise).all()
@@ -263,6 +268,10 @@ def test_bad_arguments_raise_errors_naming_the_argument(device):
         ops().philox_words(keys[:, 0], keys[:1, 0])
     with pytest.raises(TypeError, match=": index must"):
         ops().philox_words(keys[:, 0], keys[:, 0].int())
+    with pytest.raises(ValueError, match="counter_high must have key's shape"):
+        ops().philox_words(keys[:, 0], keys[:, 1], keys[:1, 1])
+    with pytest.raises(ValueError, match=r"keys must have shape \[B, 4\]"):
+        ops().fade_noise(keys[:, :2], [3, 4, 4])
 
 
 # ------------------------------------------------------------------------------ torch.library and torch.compile
@@ -281,13 +290,14 @@ def test_opcheck_every_op(device):
         (ops().fade_noise.default, (keys, [3, 5, 4])),
         (ops().fade_mask_ids.default, (keys, [3, 5, 4], 5, True)),
         (ops().philox_words.default, (keys[:, 0].contiguous(), keys[:, 1].abs())),
+        (ops().philox_words.default, (keys[:, 0].contiguous(), keys[:, 1].abs(), keys[:, 3].contiguous())),
     ]
     for op, args in samples:
         torch.library.opcheck(op, args)
 
 
 def test_fake_kernels_give_output_metadata_on_meta_tensors():
-    keys = torch.empty(3, 2, dtype=torch.int64, device="meta")
+    keys = torch.empty(3, 4, dtype=torch.int64, device="meta")
     noise = ops().fade_noise(keys, [3, 8, 4])
     ids = ops().fade_mask_ids(keys, [3, 8, 4], 5, True)
     words = ops().philox_words(keys[:, 0], keys[:, 1])

@@ -227,9 +227,10 @@ def test_the_finish_runs_only_the_images_still_above_epsilon(model, images):
     def observe(record: engine.StepRecord) -> None:
         seen.append((record.step, record.loss.numel(), None if record.rows is None else record.rows.tolist()))
 
-    compact = pf.protect(model, images, config, seed=9, backend="cpp", batch_size=8, observer=observe,
+    # seed 1 (RNG contract 2): some images fall below ε during the finish, so the batch does shrink
+    compact = pf.protect(model, images, config, seed=1, backend="cpp", batch_size=8, observer=observe,
                          acceleration=engine.Acceleration(compact_every=3))
-    full = pf.protect(model, images, config, seed=9, backend="cpp", batch_size=8,
+    full = pf.protect(model, images, config, seed=1, backend="cpp", batch_size=8,
                       acceleration=engine.Acceleration(compact_every=0))
     sizes = [size for _, size, _ in seen]
     assert sizes[:config.steps + 3] == [8] * (config.steps + 3)  # compaction starts after 3 finish steps

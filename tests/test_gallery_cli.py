@@ -13,7 +13,8 @@ from pixelfade_fast.gallery import image_uid, merge_manifests, read_run_record
 from pixelfade_fast.gallery.errors import GalleryError
 from pixelfade_fast.gallery.manifest import Manifest
 
-SEED_TEXT = "0x1234567890abcdef"
+SEED = 0x1234567890ABCDEF << 192 | 0x5EED  # a contract-2 seed (256 bits)
+SEED_TEXT = f"contract 2\nseed {SEED:#066x}\n"
 NAMES = ["a.jpg", "b.png", "cam1/c.bmp", "cam1/d.JPG", "e.png"]
 
 
@@ -26,6 +27,7 @@ def gallery(tmp_path):
     weights = tiny_weights(tmp_path / "tiny.safetensors")
     seed_file = tmp_path / "seed"
     seed_file.write_text(SEED_TEXT)
+    seed_file.chmod(0o600)  # a seed file others can read is refused
     return root, weights, seed_file
 
 
@@ -53,11 +55,10 @@ def test_outputs_manifest_and_run_record(gallery, tmp_path, capsys):
     assert record.input_size == list(SIZE) and record.batch_size == 2 and record.inputs == 6
     assert record.config["steps"] == 6 and record.backend == "reference" and record.seed_id
     # the seed appears in no output, in no spelling
-    seed = int(SEED_TEXT, 16)
     for path in out.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
-            for spelling in (str(seed), SEED_TEXT[2:], f"{seed:x}", f"{seed:#018x}"):
+            for spelling in (str(SEED), f"{SEED:x}", f"{SEED:#066x}", f"{SEED:064x}"[:16]):
                 assert spelling.encode() not in data, path
     assert not list(out.rglob("*.tmp"))
 
@@ -154,7 +155,7 @@ def test_a_seed_file_without_id_gets_one(gallery, tmp_path):
     mode = stat.S_IMODE(seed_file.stat().st_mode)
     run_cli(root, tmp_path / "out", *model_args(weights), "--seed-file", seed_file)
     text = seed_file.read_text()
-    assert f"seed {int(SEED_TEXT, 16):#018x}" in text and f"id {read_run_record(tmp_path / 'out').seed_id}" in text
+    assert f"contract 2\nseed {SEED:#066x}" in text and f"id {read_run_record(tmp_path / 'out').seed_id}" in text
     assert stat.S_IMODE(seed_file.stat().st_mode) == mode
 
 

@@ -52,7 +52,7 @@ def inputs(batch, shape, device, generator, num_masks):
         do_pro=torch.ones(batch, dtype=torch.bool),  # every image replaces: the ids decide everything
         beta=torch.full((batch,), 0.03),
         mask_idx=torch.randint(0, num_masks, (batch,), generator=generator, dtype=torch.int32),
-        keys=torch.randint(-(2**63), 2**63 - 1, (batch, 2), generator=generator, dtype=torch.int64),
+        keys=torch.randint(-(2**63), 2**63 - 1, (batch, 4), generator=generator, dtype=torch.int64),
         lo=torch.full((channels,), -1.5), hi=torch.full((channels,), 1.5))
     return {name: value.to(device) for name, value in args.items()}
 

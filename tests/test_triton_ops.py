@@ -99,6 +99,10 @@ def test_philox_words_bit_exact_vs_reference_and_triton_randint4x(device):
     randint4x_kernel[(triton.cdiv(keys.numel(), 128),)](keys, index, triton_words, keys.numel(), BLOCK=128)
     assert torch.equal(words, triton_words), \
         f"{int((words != triton_words).any(1).sum())} rows differ from tl.randint4x"
+    high = keys.roll(7)  # the counter's upper words (contract v2), every uint64 edge among them
+    words = K.philox_words(keys, index, high)
+    expected = torch.stack(R.philox4x32(keys, index, high), dim=1)
+    assert torch.equal(words, expected), f"{int((words != expected).any(1).sum())} rows differ (upper words set)"
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -113,7 +117,7 @@ def test_philox_words_known_answer_vectors(device):
 def test_noise_and_mask_ids_known_answer_vectors(device):
     """η and mask ids (I = 5) of the vectors whose index falls inside a 1x64x64 image."""
     rows = [r for r in load_rng_vectors()["philox"] if int(r["index"]) < 4096]
-    keys = torch.tensor([[as_int64(int(r["key"]))] * 2 for r in rows], device=device)
+    keys = torch.tensor([[as_int64(int(r["key"])), 0] * 2 for r in rows], device=device)  # v1 rows (K, 0, M, 0)
     noise = K.fade_noise(keys, (1, 64, 64)).flatten(1).cpu()
     ids = K.fade_mask_ids(keys, (1, 64, 64), 5, False).flatten(1).cpu()
     for row, r in enumerate(rows):
@@ -128,7 +132,7 @@ def test_fade_noise_matches_reference(device, tiles):
     generator = torch.Generator().manual_seed(3)
     for batch, channels, height, width in SHAPES[device]:
         keys = random_keys(batch, generator).to(device)
-        keys[0] = torch.tensor([as_int64(2**64 - 1), 0])
+        keys[0] = torch.tensor([as_int64(2**64 - 1), as_int64(2**64 - 1), 0, 0])
         noise = K.fade_noise(keys, (channels, height, width))
         expected = R.fade_noise(keys, (channels, height, width))
         assert noise.dtype == torch.float32 and noise.shape == expected.shape
@@ -237,7 +241,7 @@ def test_fade_step_non_contiguous_inputs_update_in_place(device):
     mom = args["mom"].transpose(2, 3).contiguous().transpose(2, 3)  # same values, strides of a transpose
     grad = torch.cat([args["grad"], args["grad"]], dim=3)[..., ::2]  # strided view
     grad.copy_(args["grad"])
-    keys = torch.stack([args["keys"][:, 0], args["keys"][:, 1]], dim=0).t()  # [B, 2] with strides (1, B)
+    keys = args["keys"].t().contiguous().t()  # [B, 4] with strides (1, B)
     assert not (xp.is_contiguous() or mom.is_contiguous() or grad.is_contiguous() or keys.is_contiguous())
     xp_ptr, mom_ptr = xp.data_ptr(), mom.data_ptr()
     K.fade_step_(xp, mom, grad, args["do_co"], args["do_pro"], args["beta"], args["mask_idx"], keys,
@@ -294,6 +298,10 @@ def test_bad_arguments_raise_clear_errors(device):
         K.philox_words(args["keys"], args["keys"][:, 0])
     with pytest.raises(ValueError, match="one shape and device"):
         K.philox_words(args["keys"][:, 0], args["keys"][:3, 1])
+    with pytest.raises(ValueError, match="one shape and device"):
+        K.philox_words(args["keys"][:, 0], args["keys"][:, 1], args["keys"][:3, 2])
+    with pytest.raises(ValueError, match=r"shape \[B, 4\]"):
+        K.fade_noise(args["keys"][:, :2], (3, 4, 4))
 
 
 def test_availability_is_reported_per_device():
@@ -310,7 +318,7 @@ def test_package_imports_without_triton():
               "assert not K.available() and not K.available('cuda'), 'available without triton'\n"
               "assert 'triton is not importable' in K.unavailable_reason('cpu'), K.unavailable_reason('cpu')\n"
               "try:\n"
-              "    K.fade_noise(torch.zeros(1, 2, dtype=torch.int64), (1, 2, 2))\n"
+              "    K.fade_noise(torch.zeros(1, 4, dtype=torch.int64), (1, 2, 2))\n"
               "except RuntimeError as exc:\n"
               "    assert 'unavailable' in str(exc), exc\n"
               "else:\n"

@@ -74,9 +74,9 @@ struct ImageStep {
   scalar_t beta;
   scalar_t norm;
   int32_t target_mask;
-  uint64_t noise_key;
-  uint64_t mask_key;
-  const uint8_t* mask_ids;  // the image's materialised mask ids, or nullptr: draw them from mask_key
+  Stream noise;
+  Stream mask;
+  const uint8_t* mask_ids;  // the image's materialised mask ids, or nullptr: draw them from the mask stream
 };
 
 struct ImageLayout {
@@ -129,10 +129,10 @@ void update_chunk(const ImageStep<scalar_t>& s, const ImageLayout& layout, int64
         } else {
           const uint64_t mask_index =
               static_cast<uint64_t>(layout.pixel_masks ? first - channel * layout.hw : first);
-          mask_id_run(s.mask_key, mask_index, n, layout.num_masks, ids);
+          mask_id_run(s.mask, mask_index, n, layout.num_masks, ids);
           count = replaced_elements(ids, n, s.target_mask, first, replaced);
         }
-        noise_at(s.noise_key, replaced, count, noise);
+        noise_at(s.noise, replaced, count, noise);
         for (int64_t k = 0; k < count; ++k) {
           x[static_cast<int64_t>(replaced[k]) - first] = static_cast<scalar_t>(noise[k]);
         }
@@ -199,8 +199,8 @@ void fade_step_cpu_typed(const FadeStepTensors& t, const FadeStepParams& p) {
                                    static_cast<scalar_t>(beta[image]),
                                    norms[image],
                                    mask_idx[image],
-                                   static_cast<uint64_t>(keys[2 * image]),
-                                   static_cast<uint64_t>(keys[2 * image + 1]),
+                                   noise_stream(keys, image),
+                                   mask_stream(keys, image),
                                    mask_ids == nullptr ? nullptr : mask_ids + offset};
     update_chunk(step, layout, begin, end);
   });

@@ -20,12 +20,12 @@
 namespace pixelfade {
 namespace {
 
-PIXELFADE_ISA_CLONES void mask_ids_of_run(uint64_t key, uint64_t first, int64_t n, int32_t num_masks,
+PIXELFADE_ISA_CLONES void mask_ids_of_run(Stream stream, uint64_t first, int64_t n, int32_t num_masks,
                                           int32_t* out) {
   uint32_t r0[kPhiloxRun];
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) {
-    r0[j] = philox4x32_10(key, first + static_cast<uint64_t>(j)).r0;
+    r0[j] = philox4x32_10(stream, first + static_cast<uint64_t>(j)).r0;
   }
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) {
@@ -33,11 +33,11 @@ PIXELFADE_ISA_CLONES void mask_ids_of_run(uint64_t key, uint64_t first, int64_t 
   }
 }
 
-PIXELFADE_ISA_CLONES void noise_words_at(uint64_t key, const uint64_t* index, int64_t n, uint32_t* r0,
+PIXELFADE_ISA_CLONES void noise_words_at(Stream stream, const uint64_t* index, int64_t n, uint32_t* r0,
                                          uint32_t* r1) {
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) {
-    const PhiloxWords words = philox4x32_10(key, index[j]);
+    const PhiloxWords words = philox4x32_10(stream, index[j]);
     r0[j] = words.r0;
     r1[j] = words.r1;
   }
@@ -89,23 +89,23 @@ void normals(const uint32_t* r0, const uint32_t* r1, int64_t n, float* out) {
 
 }  // namespace
 
-void mask_id_run(uint64_t mask_key, uint64_t first, int64_t n, int32_t num_masks, int32_t* out) {
-  mask_ids_of_run(mask_key, first, n, num_masks, out);
+void mask_id_run(Stream mask, uint64_t first, int64_t n, int32_t num_masks, int32_t* out) {
+  mask_ids_of_run(mask, first, n, num_masks, out);
 }
 
-void noise_at(uint64_t noise_key, const uint64_t* index, int64_t n, float* out) {
+void noise_at(Stream noise, const uint64_t* index, int64_t n, float* out) {
   uint32_t r0[kPhiloxRun];
   uint32_t r1[kPhiloxRun];
-  noise_words_at(noise_key, index, n, r0, r1);
+  noise_words_at(noise, index, n, r0, r1);
   normals(r0, r1, n, out);
 }
 
-void noise_run(uint64_t noise_key, uint64_t first, int64_t n, float* out) {
+void noise_run(Stream noise, uint64_t first, int64_t n, float* out) {
   uint64_t index[kPhiloxRun];
   for (int64_t j = 0; j < n; ++j) {
     index[j] = first + static_cast<uint64_t>(j);
   }
-  noise_at(noise_key, index, n, out);
+  noise_at(noise, index, n, out);
 }
 
 }  // namespace pixelfade

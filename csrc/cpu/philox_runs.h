@@ -5,18 +5,20 @@
 
 #include <cstdint>
 
+#include "philox.h"
+
 namespace pixelfade {
 
 // Largest run one call accepts (callers tile longer ranges).
 constexpr int64_t kPhiloxRun = 256;
 
-// out[j] = mask_id(mask_key, first + j, num_masks) for j in [0, n), n <= kPhiloxRun.
-void mask_id_run(uint64_t mask_key, uint64_t first, int64_t n, int32_t num_masks, int32_t* out);
+// out[j] = mask_id(mask, first + j, num_masks) for j in [0, n), n <= kPhiloxRun.
+void mask_id_run(Stream mask, uint64_t first, int64_t n, int32_t num_masks, int32_t* out);
 
-// out[j] = noise_value(noise_key, index[j]) for j in [0, n), n <= kPhiloxRun.
-void noise_at(uint64_t noise_key, const uint64_t* index, int64_t n, float* out);
+// out[j] = noise_value(noise, index[j]) for j in [0, n), n <= kPhiloxRun.
+void noise_at(Stream noise, const uint64_t* index, int64_t n, float* out);
 
-// out[j] = noise_value(noise_key, first + j) for j in [0, n), n <= kPhiloxRun.
-void noise_run(uint64_t noise_key, uint64_t first, int64_t n, float* out);
+// out[j] = noise_value(noise, first + j) for j in [0, n), n <= kPhiloxRun.
+void noise_run(Stream noise, uint64_t first, int64_t n, float* out);
 
 }  // namespace pixelfade

@@ -182,7 +182,7 @@ __global__ void __launch_bounds__(kThreads) norm_partials_kernel(StepArgs<scalar
 // PRO step would cost a full η evaluation per element instead of one per replaced element. Every lane of the
 // warp must call it; `warp_first` is the element of lane 0's first slot, lane l owns warp_first + l*kSize + j.
 template <int kSize>
-__device__ __forceinline__ void warp_shared_noise(uint64_t noise_key, int64_t warp_first, const bool (&take)[kSize],
+__device__ __forceinline__ void warp_shared_noise(Stream noise_words, int64_t warp_first, const bool (&take)[kSize],
                                                   float (&noise)[kSize]) {
   const unsigned int lane = threadIdx.x % 32;
   unsigned int ballot[kSize];
@@ -218,7 +218,7 @@ __device__ __forceinline__ void warp_shared_noise(uint64_t noise_key, int64_t wa
         bits &= bits - 1u;  // drop the lowest set bit
       }
       const int owner = __ffs(static_cast<int>(bits)) - 1;
-      value = noise_value(noise_key, static_cast<uint64_t>(warp_first + owner * kSize + slot));
+      value = noise_value(noise_words, static_cast<uint64_t>(warp_first + owner * kSize + slot));
     }
 #pragma unroll
     for (int j = 0; j < kSize; ++j) {
@@ -244,8 +244,8 @@ __device__ __forceinline__ void update_range(const StepArgs<scalar_t>& a, int64_
   scalar_t* mom = a.mom + offset;
   const scalar_t beta = kCo ? static_cast<scalar_t>(a.beta[image]) : scalar_t(0);
   const int32_t target_mask = kPro ? a.mask_idx[image] : 0;
-  const uint64_t noise_key = kPro ? static_cast<uint64_t>(a.keys[2 * image]) : 0;
-  const uint64_t mask_key = kPro ? static_cast<uint64_t>(a.keys[2 * image + 1]) : 0;
+  const Stream noise_words = kPro ? noise_stream(a.keys, image) : Stream{0, 0};
+  const Stream mask_words = kPro ? mask_stream(a.keys, image) : Stream{0, 0};
   const int64_t lane_offset = static_cast<int64_t>(threadIdx.x) * L::kSize;
   for (int64_t first = begin; first < end; first += kThreads * L::kSize) {
     const int64_t e = first + lane_offset;
@@ -275,11 +275,11 @@ __device__ __forceinline__ void update_range(const StepArgs<scalar_t>& a, int64_
             index = (pixel + j) % a.hw;  // a pack may straddle channels (or several, when hw < the pack)
           }
           id = a.mask_ids != nullptr ? static_cast<int32_t>(a.mask_ids[offset + e + j])
-                                     : mask_id(mask_key, static_cast<uint64_t>(index), a.num_masks);
+                                     : mask_id(mask_words, static_cast<uint64_t>(index), a.num_masks);
         }
         take[j] = id == target_mask;
       }
-      warp_shared_noise<L::kSize>(noise_key, e - static_cast<int64_t>(threadIdx.x % 32) * L::kSize, take, noise);
+      warp_shared_noise<L::kSize>(noise_words, e - static_cast<int64_t>(threadIdx.x % 32) * L::kSize, take, noise);
     }
     if (!inside) {
       continue;

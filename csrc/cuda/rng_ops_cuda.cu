@@ -1,7 +1,8 @@
 // fade_noise, fade_mask_ids and philox_words on CUDA: one grid-stride loop over the output elements, each a pure
-// function of (key, index) through the Philox header shared with the CPU kernels.
+// function of (key words, index) through the Philox header shared with the CPU kernels.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/zeros_like.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -26,7 +27,7 @@ __global__ void __launch_bounds__(kThreads)
     fade_noise_kernel(const int64_t* __restrict__ keys, float* __restrict__ out, int64_t total, int64_t numel) {
   for (int64_t i = first_element(); i < total; i += grid_stride()) {
     const int64_t image = i / numel;
-    out[i] = noise_value(static_cast<uint64_t>(keys[2 * image]), static_cast<uint64_t>(i - image * numel));
+    out[i] = noise_value(noise_stream(keys, image), static_cast<uint64_t>(i - image * numel));
   }
 }
 
@@ -38,15 +39,16 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t element = i - image * numel;
     const int64_t index = pixel_masks ? element % hw : element;
     out[i] = static_cast<uint8_t>(
-        mask_id(static_cast<uint64_t>(keys[2 * image + 1]), static_cast<uint64_t>(index), num_masks));
+        mask_id(mask_stream(keys, image), static_cast<uint64_t>(index), num_masks));
   }
 }
 
 __global__ void __launch_bounds__(kThreads)
     philox_words_kernel(const int64_t* __restrict__ key, const int64_t* __restrict__ index,
-                        int64_t* __restrict__ out, int64_t total) {
+                        const int64_t* __restrict__ counter_high, int64_t* __restrict__ out, int64_t total) {
   for (int64_t i = first_element(); i < total; i += grid_stride()) {
-    const PhiloxWords words = philox4x32_10(static_cast<uint64_t>(key[i]), static_cast<uint64_t>(index[i]));
+    const Stream stream{static_cast<uint64_t>(key[i]), static_cast<uint64_t>(counter_high[i])};
+    const PhiloxWords words = philox4x32_10(stream, static_cast<uint64_t>(index[i]));
     out[4 * i + 0] = words.r0;
     out[4 * i + 1] = words.r1;
     out[4 * i + 2] = words.r2;
@@ -87,8 +89,9 @@ at::Tensor fade_mask_ids_cuda(const at::Tensor& keys, c10::IntArrayRef shape, in
   return out;
 }
 
-at::Tensor philox_words_cuda(const at::Tensor& key, const at::Tensor& index) {
-  const auto out_shape = check_philox_args(c10::DeviceType::CUDA, key, index);
+at::Tensor philox_words_cuda(const at::Tensor& key, const at::Tensor& index,
+                             const std::optional<at::Tensor>& counter_high) {
+  const auto out_shape = check_philox_args(c10::DeviceType::CUDA, key, index, counter_high);
   const c10::cuda::CUDAGuard guard(key.device());
   at::Tensor out = at::empty(out_shape, key.options());
   const int64_t total = key.numel();
@@ -97,8 +100,10 @@ at::Tensor philox_words_cuda(const at::Tensor& key, const at::Tensor& index) {
   }
   const at::Tensor key_c = key.contiguous();
   const at::Tensor index_c = index.contiguous();
+  const at::Tensor high_c = counter_high.has_value() ? counter_high->contiguous() : at::zeros_like(key_c);
   philox_words_kernel<<<elementwise_blocks(total), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
-      key_c.data_ptr<int64_t>(), index_c.data_ptr<int64_t>(), out.data_ptr<int64_t>(), total);
+      key_c.data_ptr<int64_t>(), index_c.data_ptr<int64_t>(), high_c.data_ptr<int64_t>(), out.data_ptr<int64_t>(),
+      total);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
 }

@@ -4,8 +4,12 @@
 // (indices across 2^32 and up to 2^64 - 1).
 //
 // usage: pixelfade_smoke_test --philox KEY INDEX W0 W1 W2 W3 [--philox ...] --noise KEY NORMAL MASK_ID_5
-//   --philox: Philox4x32-10 words of (KEY, INDEX) (decimal uint64 / uint32);
-//   --noise:  η and the 5-mask id at element 0 for noise/mask key KEY (from ../shared/rng_vectors.json).
+//                             --philox-kat K0 K1 C0 C1 C2 C3 W0 W1 W2 W3 [--philox-kat ...]
+//   --philox:     Philox4x32-10 words of (KEY, INDEX) with a zero upper counter (decimal uint64 / uint32);
+//   --noise:      η and the 5-mask id at element 0 for noise/mask key KEY, zero counter words (contract v1);
+//                 both from tests/data/rng_vectors.json;
+//   --philox-kat: words of key (K0, K1) and all four counter words (0x hex uint32; Random123's known answers in
+//                 tests/data/rng_vectors_v2.json): the counter's upper words, which contract v2 uses.
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/util/Exception.h>
@@ -37,7 +41,12 @@ int64_t key_bits(const std::string& decimal) {
   return static_cast<int64_t>(std::stoull(decimal));  // uint64 bits carried in int64, as the ops expect
 }
 
-using PhiloxWordsOp = at::Tensor(const at::Tensor&, const at::Tensor&);
+// Two 32-bit words written in 0x hex as one 64-bit value (low word first), in int64.
+int64_t word_pair(const std::string& low, const std::string& high) {
+  return static_cast<int64_t>(std::stoull(low, nullptr, 16) | (std::stoull(high, nullptr, 16) << 32));
+}
+
+using PhiloxWordsOp = at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&);
 using FadeNoiseOp = at::Tensor(const at::Tensor&, c10::SymIntArrayRef);
 using FadeMaskIdsOp = at::Tensor(const at::Tensor&, c10::SymIntArrayRef, int64_t, bool);
 using FadeStepOp = void(at::Tensor&, at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
@@ -52,7 +61,7 @@ c10::TypedOperatorHandle<Signature> find_op(const char* name) {
 void check_philox(const std::vector<std::string>& v) {
   const at::Tensor key = at::tensor({key_bits(v[0])}, at::kLong);
   const at::Tensor index = at::tensor({key_bits(v[1])}, at::kLong);
-  const at::Tensor words = find_op<PhiloxWordsOp>("pixelfade::philox_words").call(key, index);
+  const at::Tensor words = find_op<PhiloxWordsOp>("pixelfade::philox_words").call(key, index, std::nullopt);
   bool same = words.sizes() == c10::IntArrayRef({1, 4});
   for (int j = 0; same && j < 4; ++j) {
     same = words[0][j].item<int64_t>() == std::stoll(v[2 + j]);
@@ -60,8 +69,23 @@ void check_philox(const std::vector<std::string>& v) {
   expect(same, "philox_words(" + v[0] + ", " + v[1] + ") matches the known answer");
 }
 
+// v: K0 K1 C0 C1 C2 C3 W0 W1 W2 W3 (0x hex).
+void check_philox_kat(const std::vector<std::string>& v) {
+  const at::Tensor key = at::tensor({word_pair(v[0], v[1])}, at::kLong);
+  const at::Tensor index = at::tensor({word_pair(v[2], v[3])}, at::kLong);
+  const at::Tensor high = at::tensor({word_pair(v[4], v[5])}, at::kLong);
+  const at::Tensor words = find_op<PhiloxWordsOp>("pixelfade::philox_words").call(key, index, high);
+  bool same = words.sizes() == c10::IntArrayRef({1, 4});
+  for (int j = 0; same && j < 4; ++j) {
+    same = static_cast<uint64_t>(words[0][j].item<int64_t>()) == std::stoull(v[6 + j], nullptr, 16);
+  }
+  expect(same, "philox_words with counter (" + v[2] + ", " + v[3] + ", " + v[4] + ", " + v[5] +
+                   ") matches Random123's known answer");
+}
+
 void check_noise(const std::vector<std::string>& v) {
-  const at::Tensor keys = at::tensor({key_bits(v[0]), key_bits(v[0])}, at::kLong).reshape({1, 2});
+  // Noise key = mask key = KEY with zero counter words: a v1 image's keys row.
+  const at::Tensor keys = at::tensor({key_bits(v[0]), int64_t{0}, key_bits(v[0]), int64_t{0}}, at::kLong).reshape({1, 4});
   const std::vector<c10::SymInt> shape{c10::SymInt(1), c10::SymInt(1), c10::SymInt(1)};
   const at::Tensor noise = find_op<FadeNoiseOp>("pixelfade::fade_noise").call(keys, shape);
   expect(noise.sizes() == c10::IntArrayRef({1, 1, 1, 1}) && noise.scalar_type() == at::kFloat &&
@@ -86,7 +110,10 @@ void check_fade_step() {
   const at::Tensor do_pro = at::tensor({0, 1}).to(at::kBool);
   const at::Tensor beta = at::full({batch}, 0.5f);
   const at::Tensor mask_idx = at::zeros({batch}, at::kInt);
-  const at::Tensor keys = at::tensor({int64_t{11}, int64_t{12}, int64_t{-3}, int64_t{-4}}, at::kLong).reshape({2, 2});
+  const at::Tensor keys =
+      at::tensor({int64_t{11}, int64_t{5}, int64_t{12}, int64_t{-7}, int64_t{-3}, int64_t{-1}, int64_t{-4}, int64_t{9}},
+                 at::kLong)
+          .reshape({2, 4});
   const at::Tensor lo = at::tensor({-1.0f, -0.5f, -2.0f});
   const at::Tensor hi = at::tensor({1.0f, 0.5f, 2.0f});
   const double alpha = 0.6;
@@ -126,10 +153,10 @@ void check_fade_step() {
 // Runs of kPhiloxRun indices that straddle 2^32 (the counter's high word changes mid-run) and end at 2^64 - 1.
 void check_philox_runs() {
   const uint64_t firsts[] = {0, (uint64_t{1} << 32) - 100, ~uint64_t{0} - (pixelfade::kPhiloxRun - 1)};
-  const uint64_t keys[] = {0x0123456789abcdefULL, ~uint64_t{0}};
+  const pixelfade::Stream streams[] = {{0x0123456789abcdefULL, 0}, {~uint64_t{0}, 0xfedcba9876543210ULL}};
   bool masks_same = true;
   bool noise_same = true;
-  for (const uint64_t key : keys) {
+  for (const pixelfade::Stream key : streams) {
     for (const uint64_t first : firsts) {
       int32_t ids[pixelfade::kPhiloxRun];
       float noise[pixelfade::kPhiloxRun];
@@ -152,6 +179,7 @@ int main(int argc, char** argv) {
   std::cout << "pixelfade smoke test: torch " << info.torch_version << ", OpenMP " << (info.openmp ? "yes" : "no")
             << ", CUDA " << (info.cuda ? info.cuda_version : "no") << "\n";
   int philox_vectors = 0;
+  int kat_vectors = 0;
   bool noise_vector = false;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -159,6 +187,10 @@ int main(int argc, char** argv) {
       check_philox(std::vector<std::string>(argv + i + 1, argv + i + 7));
       i += 6;
       ++philox_vectors;
+    } else if (flag == "--philox-kat" && i + 10 < argc) {
+      check_philox_kat(std::vector<std::string>(argv + i + 1, argv + i + 11));
+      i += 10;
+      ++kat_vectors;
     } else if (flag == "--noise" && i + 3 < argc) {
       check_noise(std::vector<std::string>(argv + i + 1, argv + i + 4));
       i += 3;
@@ -168,7 +200,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  expect(philox_vectors >= 2 && noise_vector, "at least two --philox vectors and one --noise vector were given");
+  expect(philox_vectors >= 2 && noise_vector && kat_vectors >= 1,
+         "at least two --philox vectors, one --noise vector and one --philox-kat vector were given");
   check_fade_step();
   check_philox_runs();
   std::cout << (failures == 0 ? "all checks passed" : std::to_string(failures) + " check(s) failed") << "\n";

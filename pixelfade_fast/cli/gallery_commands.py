@@ -37,7 +37,7 @@ def cmd_protect(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         report = protect_folder(model, Path(args.input), Path(args.output), settings, model_id=model.model_id,
-                                seed_file=seed_file, shard=shard, log=_log)
+                                seed_file=seed_file, shard=shard, log=_log, allow_weak_seed=args.allow_weak_seed)
     except KeyboardInterrupt:
         hint = ("run the same command with --resume to continue" if seed_file is not None
                 else "this run had no --seed-file, so it cannot be resumed")
@@ -76,7 +76,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
     from ..gallery import create_seed_file
 
     created = create_seed_file(Path(args.file))
-    print(f"wrote {created.path} (mode 0600); pass it as --seed-file and keep it private")
+    print(f"wrote {created.path} (a 256-bit secret, RNG contract {created.contract}, mode 0600); pass it as "
+          f"--seed-file and keep it private")
     return 0
 
 
@@ -92,8 +93,13 @@ def add_gallery_commands(commands) -> None:
     add_model_arguments(protect)
     run = protect.add_argument_group("the run")
     run.add_argument("--seed-file", metavar="FILE",
-                     help="the run's secret; a path that does not exist is created with a fresh secret (mode 0600). "
-                          "Without it the secret is random and kept nowhere, and the run cannot be resumed")
+                     help="the run's secret; a path that does not exist is created with a fresh 256-bit secret (mode "
+                          "0600). A file group or others can access is refused. Without it the secret is random and "
+                          "kept nowhere, and the run cannot be resumed")
+    run.add_argument("--allow-weak-seed", action="store_true",
+                     help="let a new run use a seed below 2^32 or a 64-bit seed file of the format before RNG "
+                          "contract 2 (which then runs under contract 1); for tests only: such a secret can be "
+                          "guessed or searched. Resuming a run needs no flag")
     run.add_argument("--resume", action="store_true",
                      help="continue the run in OUT (refused when any setting, the model or the seed file differs)")
     run.add_argument("--batch-size", type=positive_int, default=32,
@@ -133,6 +139,6 @@ def add_gallery_commands(commands) -> None:
     refine.set_defaults(func=cmd_refine)
 
     seed = commands.add_parser("seed", formatter_class=HelpFormatter,
-                               help="create a seed file with a fresh secret (mode 0600) for --seed-file")
+                               help="create a seed file with a fresh 256-bit secret (mode 0600) for --seed-file")
     seed.add_argument("file", metavar="FILE", help="the file to create (never overwritten)")
     seed.set_defaults(func=cmd_seed)

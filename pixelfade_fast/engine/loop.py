@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 
 from ..config import FadeConfig
+from ..reference.rng import KEY_WORDS
 from ..schedules import FINAL, FINISH, Schedule, StepFlags
 from .features import FeatureFn, nvtx_range, per_image_loss
 from .step import BatchConstants, PixelQuantizer, StepFn, check_step
@@ -50,7 +51,7 @@ class FadeLoop:
         self.mom = torch.zeros_like(self.xp)
         self.target: torch.Tensor | None = None  # [B, D], allocated by the first load
         self.constants = BatchConstants.of(
-            config, torch.empty(batch, 2, dtype=torch.int64, device=self.device),
+            config, torch.empty(batch, KEY_WORDS, dtype=torch.int64, device=self.device),
             torch.empty(channels, dtype=torch.float32, device=self.device),
             torch.empty(channels, dtype=torch.float32, device=self.device),
             torch.empty(self.shape, dtype=torch.uint8, device=self.device))

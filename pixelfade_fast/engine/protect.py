@@ -1,7 +1,6 @@
 """``protect(model, images, config)``: PixelFade over a set of images, batch by batch."""
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -11,7 +10,7 @@ from torch import nn
 
 from ..config import FadeConfig
 from ..progress import ProgressArg, make_progress
-from ..reference.rng import derive_keys
+from ..reference.rng import DEFAULT_CONTRACT, derive_keys, random_seed
 from .acceleration import Acceleration
 from .checks import check_batch_size, check_images, check_uids
 from .loop import Observer
@@ -41,7 +40,8 @@ class ProtectResult:
 def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = None, *,
             uids: Sequence[int] | torch.Tensor | None = None, seed: int | None = None, backend: str | None = "auto",
             batch_size: int | None = None, acceleration: Acceleration | None = None,
-            observer: Observer | None = None, progress: ProgressArg = None) -> ProtectResult:
+            observer: Observer | None = None, progress: ProgressArg = None,
+            rng_contract: int = DEFAULT_CONTRACT) -> ProtectResult:
     """Protect ``images`` (float [N, 3, H, W] in [0, 1]) against recovery while ``model`` still matches them.
 
     model: any ``nn.Module`` returning [B, D] features (or a tuple / dict holding them). Its ``mean``/``std``
@@ -49,7 +49,9 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
         without them pixels go in unchanged. Its ``input_size`` (H, W), when present, is checked. It is put in
         eval mode with frozen weights for the call, then restored.
     uids: stable per-image integers (default 0..N-1); with the seed they fix each image's noise and masks.
-    seed: the run's secret (default: os.urandom). Never stored in the result: whoever knows it knows η.
+    seed: the run's secret, an integer in [0, 2^256) (default: 256 bits from os.urandom). Never stored in the
+        result: whoever knows it knows η. A small seed makes a run reproducible (tests, reports); a secret that
+        must stay secret is 256 random bits (docs/gallery.md, "The secret").
     backend: "auto", "reference", "triton" or "cpp" for the fused step (see pixelfade_fast.backends()).
     batch_size: images per batch (default 128 on CUDA, 16 on CPU). Each image's noise, masks and decisions are
         its own, but the model's kernels round differently at other batch sizes and the per-image ε decisions
@@ -59,6 +61,8 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
         ``Acceleration`` for the defaults per device.
     observer: called after every step with a ``StepRecord`` (step, losses, flags; device tensors).
     progress: None (bar when stderr is a terminal), True, False, or a callable(done, total) in images.
+    rng_contract: 2 (default) derives the keys with keyed BLAKE2b from a 256-bit seed; 1 reproduces runs made
+        before contract 2 (a 64-bit seed, splitmix64 keys). See ``reference.derive_keys``.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -68,8 +72,8 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
     uid_list = check_uids(uids, count)
     device = images.device
     batch_size = batch_size or DEFAULT_BATCH.get(device.type, 16)
-    seed = int.from_bytes(os.urandom(8), "little") if seed is None else int(seed)
-    keys = derive_keys(seed, uid_list).to(device)
+    seed = random_seed(rng_contract) if seed is None else int(seed)
+    keys = derive_keys(seed, uid_list, rng_contract).to(device)
     protected = torch.empty(images.shape, dtype=torch.float32, device=device)
     final_loss = torch.empty(count, dtype=torch.float32, device=device)
     epsilon = torch.empty(count, dtype=torch.float32, device=device)

@@ -33,7 +33,7 @@ class BatchSetup:
     pixels: torch.Tensor  # float32 [B, C, H, W] in [0, 1]
     x: torch.Tensor  # (pixels - mean) / std
     target: torch.Tensor  # float32 [B, D]
-    keys: torch.Tensor  # int64 [B, 2]
+    keys: torch.Tensor  # int64 [B, 4] (reference.derive_keys)
     lo: torch.Tensor  # float32 [C]
     hi: torch.Tensor  # float32 [C]
     mask_ids: torch.Tensor  # uint8 [B, C, H, W]

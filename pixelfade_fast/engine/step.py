@@ -8,7 +8,7 @@ import torch
 
 from .. import ops
 from ..config import FadeConfig
-from ..ops._checks import check_step_args
+from ..op_checks import check_step_args
 from ..schedules import StepFlags
 
 
@@ -17,7 +17,7 @@ class BatchConstants:
     """The arguments of ``fade_step_`` that stay fixed for a batch: keys, clamp bounds, materialised mask ids
     and the config's step settings."""
 
-    keys: torch.Tensor  # int64 [B, 2]
+    keys: torch.Tensor  # int64 [B, 4] (reference.derive_keys)
     lo: torch.Tensor  # float32 [C]
     hi: torch.Tensor  # float32 [C]
     mask_ids: torch.Tensor | None  # uint8 [B, C, H, W], or None to draw them in the step

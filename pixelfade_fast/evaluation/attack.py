@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ..progress import ProgressArg, make_progress
 from ..reference import derive_keys, fade_noise
+from ..reference.rng import DEFAULT_CONTRACT
 from .attack_settings import AttackSettings
 from .augment import apply_crops, apply_geometry, colour_jitter, crop_size, draw_crops, draw_geometry
 from .leakage import best_of
@@ -57,9 +58,12 @@ def _check_settings(settings: AttackSettings) -> None:
                         f"'strong')), got {type(settings).__name__}")
 
 
-def attacker_noise(seed: int, uids: Sequence[int], shape: Sequence[int]) -> torch.Tensor:
-    """η of each image as the protection computed it (needs the secret seed): float32 [N, *shape] on the CPU."""
-    return fade_noise(derive_keys(int(seed), list(uids)), tuple(shape))
+def attacker_noise(seed: int, uids: Sequence[int], shape: Sequence[int],
+                   rng_contract: int = DEFAULT_CONTRACT) -> torch.Tensor:
+    """η of each image as the protection computed it (needs the secret seed): float32 [N, *shape] on the CPU.
+
+    ``rng_contract`` must be the one ``protect`` used (its default is the same)."""
+    return fade_noise(derive_keys(int(seed), list(uids), rng_contract), tuple(shape))
 
 
 def _optimiser(net: torch.nn.Module, settings: AttackSettings, total_steps: int):

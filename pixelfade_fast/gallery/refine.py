@@ -20,6 +20,7 @@ from ..config import FadeConfig
 from ..data.images import load_image
 from ..engine import Acceleration, Protector
 from ..models.digest import state_digest
+from ..reference.rng import KEY_WORDS
 from .atomic import default_file_mode
 from .errors import GalleryError
 from .image_io import to_uint8_images, write_png_atomic
@@ -83,7 +84,7 @@ def refine_missed(model: nn.Module, in_dir: Path, out_dir: Path, *, steps: int, 
             names = missed[first:first + batch_size]
             originals = torch.stack([load_image(in_real / n, size) for n in names]).to(protector.device)
             protected = torch.stack([load_image(out_real / entries[n].output) for n in names]).to(protector.device)
-            keys = torch.zeros(len(names), 2, dtype=torch.int64)  # CO-only: no noise, no masks
+            keys = torch.zeros(len(names), KEY_WORDS, dtype=torch.int64)  # CO-only: no noise, no masks
             setup = dataclasses.replace(protector.setup(originals, keys), x=protector.normalise(protected))
             xp, losses = protector.run(setup)
             arrays = to_uint8_images(protector.to_pixels(xp))

@@ -7,7 +7,6 @@ the plan it owns, reading ahead and writing behind in background threads.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from ..config import FadeConfig
 from ..engine import Acceleration, Protector
 from ..models.digest import state_digest
 from ..progress import ProgressBar
-from ..reference.rng import derive_keys
+from ..reference.rng import DEFAULT_CONTRACT, derive_keys, random_seed
 from .atomic import default_file_mode
 from .errors import GalleryError
 from .image_io import ImageReader, LoadedImage, PngWriter, to_uint8_images
@@ -31,7 +30,7 @@ from .inputs import InputListing, check_folders, check_output_names, find_inputs
 from .manifest import Manifest, ManifestEntry
 from .plan import Batch, Shard, batch_plan, inputs_digest
 from .run_record import RUN_RECORD, RunRecord, check_resume, read_run_record, write_run_record
-from .seed_file import SeedFile, create_seed_file, read_seed_file
+from .seed_file import SeedFile, check_new_run_secret, create_seed_file, peek_seed_file, read_seed_file
 
 PREFETCH_BATCHES = 2
 Log = Callable[[str], None]
@@ -108,7 +107,7 @@ def _normalisation_lists(model: nn.Module) -> tuple[list, list]:
 
 
 def _check(model: nn.Module, model_id: str, in_dir: Path, out_dir: Path, settings: GallerySettings,
-           seed_file: Path | None, shard: Shard) -> _Plan:
+           seed_file: Path | None, shard: Shard, allow_weak_seed: bool) -> _Plan:
     in_real, out_real = check_folders(Path(in_dir), Path(out_dir))
     if settings.batch_size < 1:
         raise GalleryError(f"--batch-size must be at least 1, got {settings.batch_size}")
@@ -138,13 +137,15 @@ def _check(model: nn.Module, model_id: str, in_dir: Path, out_dir: Path, setting
                                "with")
         if not Path(seed_file).exists():
             raise GalleryError(f"seed file {seed_file} not found; --resume needs the seed file the run started with")
-    seed = _peek_seed(Path(seed_file)) if seed_file is not None and Path(seed_file).exists() else None
+    seed = peek_seed_file(Path(seed_file)) if seed_file is not None and Path(seed_file).exists() else None
     if shard.world_size > 1 and (seed is None or not seed.run_id):
         raise GalleryError("under torchrun every rank needs the same secret and run id: create the seed file first "
                            f"with `pixelfade seed {seed_file or 'SECRET'}` and pass it as --seed-file")
     if settings.resume and not seed.run_id:
         raise GalleryError(f"seed file {seed_file} has no id line, so it is not the file this run started with "
                            f"(a run gives its seed file an id when it starts)")
+    if seed is not None and not settings.resume:
+        check_new_run_secret(seed, allow_weak_seed)
     mean, std = _normalisation_lists(model)
     record = RunRecord(version=__version__, config=settings.config.to_dict(),
                        config_hash=settings.config.config_hash(), model_id=model_id,
@@ -152,7 +153,8 @@ def _check(model: nn.Module, model_id: str, in_dir: Path, out_dir: Path, setting
                        batch_size=settings.batch_size, backend=backend, device=device.type,
                        acceleration=settings.acceleration.resolved(device).to_dict(), names=settings.names,
                        inputs=len(listing.images), inputs_digest=inputs_digest(listing.images),
-                       seed_id=(seed.run_id or None) if seed is not None else None)
+                       seed_id=(seed.run_id or None) if seed is not None else None,
+                       rng_contract=seed.contract if seed is not None else DEFAULT_CONTRACT)
     done: set[str] = set()
     if settings.resume:
         check_resume(existing, record)
@@ -180,22 +182,10 @@ def _another_rank_starting(path: Path, shard: Shard) -> bool:
     return shard.world_size > 1 and path.name.startswith(f".{RUN_RECORD}.") and path.name.endswith(".tmp")
 
 
-def _peek_seed(path: Path) -> SeedFile:
-    """The seed file's contents without changing it (a file without an id gets run_id "" for now)."""
-    from .seed_file import _parse
-
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as error:
-        raise GalleryError(f"cannot read the seed file {path}: {error}") from None
-    seed, run_id = _parse(text, path)
-    return SeedFile(path, seed, run_id or "")
-
-
 def _start(plan: _Plan, log: Log) -> int:
     """Create or complete the seed file, then OUT and its run record. Returns the seed."""
     if plan.seed_path is None:
-        seed = int.from_bytes(os.urandom(8), "little")
+        seed = random_seed(plan.record.rng_contract)
         log("no --seed-file: the secret is drawn now and kept nowhere, so this run cannot be resumed")
     elif plan.seed is None:
         created = create_seed_file(plan.seed_path)
@@ -215,10 +205,14 @@ def _start(plan: _Plan, log: Log) -> int:
 
 def protect_folder(model: nn.Module, in_dir: Path, out_dir: Path, settings: GallerySettings, *,
                    model_id: str, seed_file: Path | None = None, shard: Shard | None = None,
-                   log: Log = print) -> GalleryReport:
-    """Protect every image under ``in_dir`` into ``out_dir`` (see the module and README for the guarantees)."""
+                   log: Log = print, allow_weak_seed: bool = False) -> GalleryReport:
+    """Protect every image under ``in_dir`` into ``out_dir`` (see the module and README for the guarantees).
+
+    ``allow_weak_seed``: start a new run on a seed file holding a seed below 2^32 or a 64-bit secret of the
+    format before RNG contract 2 (which then runs under contract 1); for tests only (see seed_file.py).
+    """
     shard = shard or Shard()
-    plan = _check(model, model_id, in_dir, out_dir, settings, seed_file, shard)
+    plan = _check(model, model_id, in_dir, out_dir, settings, seed_file, shard, allow_weak_seed)
     seed = _start(plan, log)
     report = GalleryReport(skipped=list(plan.listing.skipped))
     mine = [b for b in plan.batches if shard.owns(b)]
@@ -282,7 +276,7 @@ def _run_batch(protector: Protector, batch: Batch, loaded: list[LoadedImage], se
                                         item.error, record.config_hash, record.model_id))
     if good:
         pixels = torch.stack([item.pixels for item in good]).to(protector.device)
-        keys = derive_keys(seed, [image_uid(item.name) for item in good])
+        keys = derive_keys(seed, [image_uid(item.name) for item in good], record.rng_contract)
 
         def step_progress(done: int, steps: int) -> None:
             if bar is not None:

@@ -5,6 +5,8 @@ device type, the engine's speed options, the output-name policy, the input list'
 package version and the seed file's id. It never records the seed, nor anything computed from it (a hash of the
 seed would let a guess be checked). Its content is a pure function of the run's settings (no time, host or
 rank), so every torchrun rank writes the same bytes.
+
+``rng_contract`` names the key derivation (reference.derive_keys); a record without it predates contract 2: 1.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ class RunRecord:
     inputs: int
     inputs_digest: str
     seed_id: str | None  # None: the run had no seed file, so it cannot be resumed
+    rng_contract: int = 1  # the key derivation (reference.derive_keys); records made before contract 2 lack it
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -46,7 +49,7 @@ class RunRecord:
         old_d, new_d = asdict(self), asdict(new)
         labels = {"model_digest": "model weights (digest)", "seed_id": "seed file (its id)",
                   "inputs": "number of input images", "inputs_digest": "input file list",
-                  "version": "pixelfade version"}
+                  "version": "pixelfade version", "rng_contract": "RNG contract"}
         for key in old_d:
             if key in ("config", "acceleration", "config_hash"):
                 continue

@@ -10,7 +10,7 @@ import torch
 
 from .. import _backend
 from .. import reference as _reference
-from ._checks import check_image_shape, check_keys, check_step_args
+from ..op_checks import check_image_shape, check_keys, check_step_args
 
 
 def resolve_op(op: str, backend: str | None, device: torch.device):
@@ -43,7 +43,7 @@ def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: t
 
 
 def fade_noise(keys: torch.Tensor, shape: Sequence[int], *, backend: str | None = "auto") -> torch.Tensor:
-    """η as float32 [B, *shape] from the noise keys ``keys[:, 0]``."""
+    """η as float32 [B, *shape] from the noise words ``keys[:, 0:2]`` of int64 [B, 4] keys (``derive_keys``)."""
     check_keys(keys)
     shape = check_image_shape(shape)
     return resolve_op("fade_noise", backend, keys.device)(keys, shape)
@@ -51,7 +51,7 @@ def fade_noise(keys: torch.Tensor, shape: Sequence[int], *, backend: str | None 
 
 def fade_mask_ids(keys: torch.Tensor, shape: Sequence[int], num_masks: int, pixel_masks: bool = False, *,
                   backend: str | None = "auto") -> torch.Tensor:
-    """Mask ids as uint8 [B, *shape] from the mask keys ``keys[:, 1]``."""
+    """Mask ids as uint8 [B, *shape] from the mask words ``keys[:, 2:4]`` of int64 [B, 4] keys."""
     check_keys(keys)
     shape = check_image_shape(shape)
     if not 1 <= int(num_masks) <= 255:

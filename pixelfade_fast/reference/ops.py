@@ -9,10 +9,10 @@ from typing import Sequence
 
 import torch
 
-from .rng import mask_id_from_word, normal_from_words, philox4x32
+from ..op_checks import NORMS
+from .rng import MASK_COUNTER, MASK_KEY, NOISE_COUNTER, NOISE_KEY, mask_id_from_word, normal_from_words, philox4x32
 
 NORM_FLOOR = 1e-12
-NORMS = ("l1mean", "l2sq")
 
 
 def _element_index(shape: Sequence[int], device: torch.device) -> torch.Tensor:
@@ -23,16 +23,23 @@ def _element_index(shape: Sequence[int], device: torch.device) -> torch.Tensor:
     return torch.arange(count, dtype=torch.int64, device=device).reshape(tuple(shape))
 
 
+def _per_image(keys: torch.Tensor, column: int, dims: int) -> torch.Tensor:
+    """One key word of every image, shaped [B, 1, ...] to broadcast over an image of ``dims`` dimensions."""
+    return keys[:, column].reshape(-1, *([1] * dims))
+
+
 def fade_noise(keys: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
-    """η as float32 [B, *shape]: η_i[e] = Box-Muller of Philox(K_i, e) words (r0, r1); K_i = keys[i, 0]."""
+    """η as float32 [B, *shape]: η_i[e] = Box-Muller of words (r0, r1) of Philox with key keys[i, 0] and
+    counter (e, keys[i, 1])."""
     index = _element_index(shape, keys.device)
-    noise_key = keys[:, 0].reshape(-1, *([1] * len(shape)))
-    r0, r1, _, _ = philox4x32(noise_key, index)
+    r0, r1, _, _ = philox4x32(_per_image(keys, NOISE_KEY, len(shape)), index,
+                              _per_image(keys, NOISE_COUNTER, len(shape)))
     return normal_from_words(r0, r1)
 
 
 def fade_mask_ids(keys: torch.Tensor, shape: Sequence[int], num_masks: int, pixel_masks: bool) -> torch.Tensor:
-    """Mask ids as uint8 [B, *shape]: min(I-1, floor(u(r0) * I)) with r0 = Philox(M_i, idx)[0], M_i = keys[i, 1].
+    """Mask ids as uint8 [B, *shape]: min(I-1, floor(u(r0) * I)) with r0 the first word of Philox with key
+    keys[i, 2] and counter (idx, keys[i, 3]).
 
     idx is the element index, or with ``pixel_masks`` the spatial index h*W + w shared by all channels.
     """
@@ -40,8 +47,8 @@ def fade_mask_ids(keys: torch.Tensor, shape: Sequence[int], num_masks: int, pixe
         index = _element_index(shape[1:], keys.device).unsqueeze(0)
     else:
         index = _element_index(shape, keys.device)
-    mask_key = keys[:, 1].reshape(-1, *([1] * len(shape)))
-    r0, _, _, _ = philox4x32(mask_key, index)
+    r0, _, _, _ = philox4x32(_per_image(keys, MASK_KEY, len(shape)), index,
+                             _per_image(keys, MASK_COUNTER, len(shape)))
     ids = mask_id_from_word(r0, num_masks)
     return ids.expand(keys.shape[0], *shape).contiguous()
 

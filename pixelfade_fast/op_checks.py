@@ -1,12 +1,16 @@
-"""Argument checks shared by every backend, so a bad call fails the same way whichever runs it."""
+"""Argument checks shared by every backend of the ops, so a bad call fails the same way whichever runs it.
+
+A leaf module (imports nothing from the package): the public ops (``pixelfade_fast.ops``), the Triton kernels and
+the engine all check with it, and the reference takes its constants from here.
+"""
 from __future__ import annotations
 
 from typing import Sequence
 
 import torch
 
-from ..config import NORMS
-
+NORMS = ("l1mean", "l2sq")  # the gradient normalisers of fade_step_
+KEY_WORDS = 4  # int64 words per image in a keys tensor [B, KEY_WORDS]
 FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
@@ -22,10 +26,14 @@ def _expect(tensor: torch.Tensor, name: str, dtype: torch.dtype, shape: tuple[in
         raise ValueError(f"{name} is on {tensor.device} but xp is on {device}; put all arguments on one device")
 
 
+KEYS_LAYOUT = "noise key, noise counter word, mask key, mask counter word per image; reference.derive_keys"
+
+
 def check_keys(keys: torch.Tensor) -> None:
-    if not isinstance(keys, torch.Tensor) or keys.dtype != torch.int64 or keys.dim() != 2 or keys.shape[1] != 2:
+    if (not isinstance(keys, torch.Tensor) or keys.dtype != torch.int64 or keys.dim() != 2
+            or keys.shape[1] != KEY_WORDS):
         got = f"{keys.dtype} {list(keys.shape)}" if isinstance(keys, torch.Tensor) else type(keys).__name__
-        raise ValueError(f"keys must be an int64 tensor of shape [B, 2] (noise key, mask key), got {got}")
+        raise ValueError(f"keys must be an int64 tensor of shape [B, 4] ({KEYS_LAYOUT}), got {got}")
 
 
 def check_image_shape(shape: Sequence[int]) -> tuple[int, int, int]:
@@ -49,7 +57,7 @@ def check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, 
     _expect(do_pro, "do_pro", torch.bool, (batch,), device)
     _expect(beta, "beta", torch.float32, (batch,), device)
     _expect(mask_idx, "mask_idx", torch.int32, (batch,), device)
-    _expect(keys, "keys", torch.int64, (batch, 2), device)
+    _expect(keys, "keys", torch.int64, (batch, KEY_WORDS), device)
     _expect(lo, "lo", torch.float32, (channels,), device)
     _expect(hi, "hi", torch.float32, (channels,), device)
     if mask_ids is not None:
