@@ -178,29 +178,42 @@ def candidates(device: torch.device, batch: int, shape, seed: int, flag_mix: str
 
 
 def bench_batch(device, batch: int, shape, flag_mix: str, args, meta: dict) -> list[dict]:
-    """Times every candidate on one batch; one CSV row each."""
-    timings, bytes_per_element = {}, {}
-    for candidate in candidates(device, batch, shape, batch, flag_mix, not args.no_compile, meta["rng_contract"]):
-        if args.only and candidate.name not in args.only and candidate.name != "copy":
-            continue
-        bytes_per_element[candidate.name] = candidate.bytes_per_element
-        try:
-            with environment(candidate.env):
-                timings[candidate.name] = timer(device, candidate.step, args.warmup, args.reps)
-        except Exception as error:  # a baseline that fails to compile is reported, not fatal
-            print(f"B={batch} {candidate.name}: failed ({type(error).__name__}: {error})", file=sys.stderr)
+    """Times every candidate on one batch with each RNG contract's keys; one CSV row each. Every rep goes round
+    all (contract, candidate) pairs in turn, so load from other processes falls on all of them alike."""
+    chosen = [(contract, candidate) for contract in args.contracts
+              for candidate in candidates(device, batch, shape, batch, flag_mix, not args.no_compile, contract)
+              if not args.only or candidate.name in args.only or candidate.name == "copy"]
+    samples: dict[tuple[int, str], list[float]] = {(contract, c.name): [] for contract, c in chosen}
+    for rep in range(args.warmup + args.reps):
+        for contract, candidate in chosen:
+            key = (contract, candidate.name)
+            if key not in samples:
+                continue  # failed earlier
+            try:
+                with environment(candidate.env):
+                    ms = timer(device, candidate.step, 0, 1)
+            except Exception as error:  # a baseline that fails to compile is reported, not fatal
+                print(f"B={batch} {candidate.name}: failed ({type(error).__name__}: {error})", file=sys.stderr)
+                del samples[key]
+                continue
+            if rep >= args.warmup:
+                samples[key].append(ms)
+    bytes_per_element = {(contract, c.name): c.bytes_per_element for contract, c in chosen}
     elements = batch * shape[0] * shape[1] * shape[2]
-    gbps = {name: bytes_per_element[name] * elements / (ms * 1e-3) / 1e9 for name, ms in timings.items()}
     rows = []
-    for name, ms in timings.items():
-        row = dict(meta, impl=name, flags=flag_mix, batch=batch, shape="x".join(map(str, shape)),
-                   time_ms=round(ms, 5), gbps=round(gbps[name], 2), frac_of_copy=round(gbps[name] / gbps["copy"], 4))
-        for baseline in ("eager_reference", "eager_stored_noise", "compiled_stored_noise", "compiled_reference"):
-            if baseline in timings:
-                row[f"speedup_vs_{baseline}"] = round(timings[baseline] / ms, 3)
-        rows.append(row)
-        print(f"v{meta['rng_contract']} {flag_mix:6s} B={batch:4d} {name:24s} {ms:10.4f} ms {gbps[name]:9.1f} GB/s "
-              f"{row['frac_of_copy']:7.1%} of copy", flush=True)
+    for contract in args.contracts:
+        timings = {name: statistics.median(v) for (k, name), v in samples.items() if k == contract}
+        gbps = {name: bytes_per_element[contract, name] * elements / (ms * 1e-3) / 1e9 for name, ms in timings.items()}
+        for name, ms in timings.items():
+            row = dict(meta, rng_contract=contract, impl=name, flags=flag_mix, batch=batch,
+                       shape="x".join(map(str, shape)), time_ms=round(ms, 5), gbps=round(gbps[name], 2),
+                       frac_of_copy=round(gbps[name] / gbps["copy"], 4), reps=args.reps)
+            for baseline in ("eager_reference", "eager_stored_noise", "compiled_stored_noise", "compiled_reference"):
+                if baseline in timings:
+                    row[f"speedup_vs_{baseline}"] = round(timings[baseline] / ms, 3)
+            rows.append(row)
+            print(f"v{contract} {flag_mix:6s} B={batch:4d} {name:24s} {ms:10.4f} ms {gbps[name]:9.1f} GB/s "
+                  f"{row['frac_of_copy']:7.1%} of copy", flush=True)
     return rows
 
 
@@ -215,7 +228,7 @@ def main(argv=None) -> int:
                         help="which images do CO / PRO (see above); one set of rows per choice")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile baselines")
     parser.add_argument("--contracts", type=int, nargs="+", choices=(1, 2), default=[2],
-                        help="RNG contracts of the keys; one set of rows per contract, interleaved per batch")
+                        help="RNG contracts of the keys; one set of rows per contract (timed interleaved)")
     parser.add_argument("--only", nargs="+", metavar="IMPL", help="time only these implementations (and the copy)")
     parser.add_argument("--out", type=Path, help="CSV file to write (default: print only)")
     args = parser.parse_args(argv)
@@ -226,10 +239,9 @@ def main(argv=None) -> int:
     rows = []
     for flag_mix in args.flags:
         for batch in args.batches:
-            for contract in args.contracts:
-                rows += bench_batch(device, batch, shape, flag_mix, args, dict(meta, rng_contract=contract))
-                if args.out:  # after every batch, so a run cut short keeps what it measured
-                    write_rows(args.out, rows)
+            rows += bench_batch(device, batch, shape, flag_mix, args, meta)
+            if args.out:  # after every batch, so a run cut short keeps what it measured
+                write_rows(args.out, rows)
     return 0
 
 
