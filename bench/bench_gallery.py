@@ -79,7 +79,8 @@ def main(argv=None) -> int:
         seed_file = scratch / "secret"
         seed_file.write_text(f"{seed}\n")
         settings = GallerySettings(config=config, batch_size=args.batch_size, backend=args.backend,
-                                   io_workers=args.io_workers, progress=False)
+                                   io_workers=args.io_workers, progress=False,
+                                   threads=torch.get_num_threads())  # as protect() below
         begin = time.perf_counter()
         report = protect_folder(model, folder, scratch / "out", settings, model_id=model.model_id,
                                 seed_file=seed_file, log=lambda message: None)

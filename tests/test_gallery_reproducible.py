@@ -15,7 +15,7 @@ from pixelfade_fast.gallery.manifest import Manifest
 NAMES = [f"cam{c}/p{i:02d}.png" for c in (1, 2) for i in range(5)]
 # Slow enough per batch (about a second) that a signal lands inside a batch, small enough for CI.
 ARGS = ["--steps", "60", "--init-steps", "5", "--final-steps", "5", "--finish-steps", "10", "--batch-size", "3",
-        "--backend", "cpp", "--device", "cpu", "--input-size", "64", "32", "--no-progress"]
+        "--backend", "cpp", "--device", "cpu", "--input-size", "64", "32", "--no-progress", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,7 @@ def test_an_interrupt_exits_130_with_a_resume_hint(setup, stop):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "--resume" in err and "Traceback" not in err
+    assert "\n\ninterrupted:" not in "\n" + err and "\ninterrupted:" in "\n" + err  # no blank line before it
     result = run_subprocess(root, out, "--model", f"tiny_cnn:{weights}", "--seed-file", seed_file, "--resume", *ARGS)
     assert result.returncode == 0, result.stderr
     assert output_bytes(out) == single
