@@ -350,6 +350,8 @@ def test_an_onnx_export_is_a_model(gallery, tmp_path):
     # --weights FILE.onnx is the same model
     assert run_cli(root, tmp_path / "out2", "--model", "tiny_cnn", "--weights", onnx_file) == 1
     assert read_run_record(tmp_path / "out2").model_digest == record.model_digest
+    # both spellings record the file's absolute path, which refine loads when --model is not given
+    assert record.model_spec == read_run_record(tmp_path / "out2").model_spec == str(onnx_file.resolve())
 
 
 def test_a_torchreid_checkpoint_is_a_model(gallery, tmp_path):

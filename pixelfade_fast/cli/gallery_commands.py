@@ -29,10 +29,12 @@ def _terminate_as_interrupt(signum, frame):
 def model_spec(args: argparse.Namespace) -> str:
     """What --model (and --weights) name, with files as absolute paths: recorded in run.json so that refine can
     load the same model from any working folder."""
-    spec = args.model.strip() if args.weights is None else f"{args.model.strip()}:{args.weights}"
-    name, sep, rest = spec.partition(":")
-    if spec.lower().endswith(".onnx") and ":" not in spec:
+    spec = args.model.strip()
+    if args.weights is not None:  # the older spelling, as load_model_spec reads it
+        spec = args.weights if args.weights.lower().endswith(".onnx") else f"{spec}:{args.weights}"
+    if spec.lower().endswith(".onnx"):
         return str(Path(spec).resolve())
+    name, sep, rest = spec.partition(":")
     if sep and Path(rest).exists():
         return f"{name}:{Path(rest).resolve()}"
     return spec
