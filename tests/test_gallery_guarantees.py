@@ -427,6 +427,7 @@ def test_help_says_what_the_commands_do(capsys):
             parser.parse_args([command, "--help"])
         texts[command] = " ".join(capsys.readouterr().out.split())
     assert "resized to the model's input size" in texts["protect"] and "--threads" in texts["protect"]
+    assert "--model is required" in texts["protect"]
     assert "Join OUT/manifest.rank" in texts["merge"]
     assert "--no-progress" in texts["refine"] and "--threads" in texts["refine"]
 

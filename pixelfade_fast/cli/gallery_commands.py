@@ -135,7 +135,8 @@ def add_gallery_commands(commands) -> None:
                     "OUT/<path>.png, resized to the model's input size (--input-size), with OUT/manifest.jsonl "
                     "(one line per image, with digests of its input and output) and OUT/run.json (everything the "
                     "bits depend on, never the seed). Exit status: 0 done, 1 some inputs failed, 2 the run could "
-                    "not start, 130 interrupted. docs/gallery.md says what is guaranteed.")
+                    "not start, 130 interrupted. --model is required (the authorised model is the operator's "
+                    "choice). docs/gallery.md says what is guaranteed.")
     protect.add_argument("input", metavar="IN", help="folder of images")
     protect.add_argument("output", metavar="OUT", help="output folder (created; must not overlap IN)")
     add_model_arguments(protect)
