@@ -10,10 +10,12 @@ ProgressArg = Union[None, bool, Callable[[float, int], None]]
 
 
 class ProgressBar:
-    """``bar(done, total)`` moves a tqdm bar to ``done`` (fractions allowed: a batch advances step by step);
-    the bar closes itself when ``done`` reaches ``total``."""
+    """``bar(done, total)`` moves a tqdm bar to ``done`` (fractions allowed: a batch advances step by step).
+    With ``close_at_total`` the bar closes itself when ``done`` reaches ``total``; a caller that sets a postfix
+    after the last step (counts known only then) passes False and closes the bar itself."""
 
-    def __init__(self, total: int, label: str = "", unit: str = "img", stream=None) -> None:
+    def __init__(self, total: int, label: str = "", unit: str = "img", stream=None, close_at_total: bool = True) -> None:
+        self.close_at_total = close_at_total
         self.bar = tqdm(total=total, desc=label, unit=unit, file=stream or sys.stderr, dynamic_ncols=True,
                         smoothing=0.1, bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} [{elapsed}<{remaining}, "
                                                   "{rate_fmt}{postfix}]")
@@ -22,7 +24,7 @@ class ProgressBar:
         if total is not None and total != self.bar.total:
             self.bar.total = total
         self.bar.update(done - self.bar.n)
-        if done >= self.bar.total:
+        if self.close_at_total and done >= self.bar.total:
             self.close()
 
     def set_postfix(self, **values) -> None:

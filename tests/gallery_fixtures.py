@@ -13,8 +13,10 @@ from pixelfade_fast import cli
 from pixelfade_fast.models import build_model, save_safetensors
 
 SIZE = (64, 32)
+# One torch thread, as tests/conftest.py sets: two threads on contended cores make each run many times slower.
 FAST = ["--steps", "6", "--init-steps", "2", "--final-steps", "2", "--finish-steps", "2", "--backend", "reference",
-        "--device", "cpu", "--batch-size", "2", "--input-size", str(SIZE[0]), str(SIZE[1]), "--no-progress"]
+        "--device", "cpu", "--batch-size", "2", "--input-size", str(SIZE[0]), str(SIZE[1]), "--no-progress",
+        "--threads", "1"]
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -281,9 +281,9 @@ def test_merge_joins_ranks_and_validates_every_line(gallery, tmp_path, monkeypat
     with pytest.raises(GalleryError, match="5 of the run's 6 inputs"):
         merge_manifests(out)
     rank0.write_text(good)
-    target, lines = merge_manifests(out)
-    assert lines == 6 and not list(out.glob("manifest.rank*"))
-    assert sorted(e.path for e in Manifest(target).read()) == sorted(NAMES + ["cam1/broken.png"])
+    merged = merge_manifests(out)
+    assert merged.inputs == 6 and merged.ranks == 2 and not list(out.glob("manifest.rank*"))
+    assert sorted(e.path for e in Manifest(merged.manifest).read()) == sorted(NAMES + ["cam1/broken.png"])
     assert output_bytes(out) == output_bytes(tmp_path / "warm")  # whole batches per rank: the same bits
 
 
@@ -351,6 +351,8 @@ def test_an_onnx_export_is_a_model(gallery, tmp_path):
     # --weights FILE.onnx is the same model
     assert run_cli(root, tmp_path / "out2", "--model", "tiny_cnn", "--weights", onnx_file) == 1
     assert read_run_record(tmp_path / "out2").model_digest == record.model_digest
+    # both spellings record the file's absolute path, which refine loads when --model is not given
+    assert record.model_spec == read_run_record(tmp_path / "out2").model_spec == str(onnx_file.resolve())
 
 
 def test_a_torchreid_checkpoint_is_a_model(gallery, tmp_path):
@@ -423,8 +425,9 @@ def test_a_failed_write_is_an_error_message_and_nothing_is_lost(gallery, tmp_pat
     def full_disk(array, path, mode):
         if len(written) == 3:
             raise OSError(28, "No space left on device")
-        real_write(array, path, mode)
+        file = real_write(array, path, mode)
         written.append(path)
+        return file
 
     monkeypatch.setattr(image_io, "write_png_atomic", full_disk)
     assert run_cli(root, out, *model_args(weights), "--seed-file", seed_file, "--io-workers", "1") == 2

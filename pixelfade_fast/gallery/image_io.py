@@ -7,6 +7,7 @@ the next batch is protected. So the device never waits for PIL, and a manifest l
 """
 from __future__ import annotations
 
+import io
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from PIL import Image
 
 from ..data.images import load_image
 from .atomic import write_atomic
+from .content import bytes_digest
 from .errors import GalleryError
 
 
@@ -27,6 +29,7 @@ class LoadedImage:
     name: str
     pixels: torch.Tensor | None  # [3, H, W] float32 in [0, 1], None when it could not be read
     error: str | None
+    digest: str | None  # of the bytes decoded (None when the file could not be read at all)
 
 
 class ImageReader:
@@ -39,10 +42,17 @@ class ImageReader:
         self.pending: dict[int, list[Future]] = {}
 
     def _load(self, name: str) -> LoadedImage:
+        path = self.in_dir / name
+        digest = stream = None
         try:
-            return LoadedImage(name, load_image(self.in_dir / name, self.size), None)
+            data = path.read_bytes()  # read once: the digest is of exactly the bytes decoded
+            digest = bytes_digest(data)
+            stream = io.BytesIO(data)
+            return LoadedImage(name, load_image(stream, self.size), None, digest)
         except Exception as error:  # an unreadable input is reported and skipped, the rest go on
-            return LoadedImage(name, None, f"{type(error).__name__}: {error}")
+            # the reason names the input as the manifest does (relative), not where IN lies on this machine
+            reason = f"{type(error).__name__}: {error}".replace(str(path), name).replace(repr(stream), repr(name))
+            return LoadedImage(name, None, reason, digest)
 
     def prefetch(self, key: int, names: tuple[str, ...]) -> None:
         if key not in self.pending:
@@ -56,9 +66,19 @@ class ImageReader:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def write_png_atomic(array: np.ndarray, path: Path, mode: int) -> None:
-    """Writes an [H, W, 3] uint8 array as a PNG, atomically, with file mode ``mode``."""
-    write_atomic(path, lambda stream: Image.fromarray(array).save(stream, format="PNG"), mode)
+@dataclass(frozen=True)
+class WrittenFile:
+    digest: str
+    size: int
+
+
+def write_png_atomic(array: np.ndarray, path: Path, mode: int) -> WrittenFile:
+    """Writes an [H, W, 3] uint8 array as a PNG, atomically, with file mode ``mode``; returns its digest and size."""
+    encoded = io.BytesIO()
+    Image.fromarray(array).save(encoded, format="PNG")
+    data = encoded.getvalue()
+    write_atomic(path, lambda stream: stream.write(data), mode)
+    return WrittenFile(bytes_digest(data), len(data))
 
 
 def to_uint8_images(pixels: torch.Tensor) -> np.ndarray:
@@ -67,9 +87,10 @@ def to_uint8_images(pixels: torch.Tensor) -> np.ndarray:
 
 
 class PngWriter:
-    """Writes protected images in a thread pool; after each PNG lands, ``on_written(tag)`` runs (serialised)."""
+    """Writes protected images in a thread pool; after each PNG lands, ``on_written(tag, file)`` runs (serialised)."""
 
-    def __init__(self, out_dir: Path, workers: int, file_mode: int, on_written: Callable[[object], None]) -> None:
+    def __init__(self, out_dir: Path, workers: int, file_mode: int,
+                 on_written: Callable[[object, WrittenFile | None], None]) -> None:
         self.out_dir = Path(out_dir)
         self.file_mode = file_mode
         self.on_written = on_written
@@ -78,14 +99,15 @@ class PngWriter:
         self.futures: list[Future] = []
 
     def _write(self, array: np.ndarray, relative: str, tag: object) -> None:
-        write_png_atomic(array, self.out_dir / relative, self.file_mode)
+        written = write_png_atomic(array, self.out_dir / relative, self.file_mode)
         with self.lock:
-            self.on_written(tag)
+            self.on_written(tag, written)
 
     def record(self, tag: object) -> None:
-        """``on_written(tag)`` for an image with nothing to write (a failed input), serialised with the writes."""
+        """``on_written(tag, None)`` for an image with nothing to write (a failed input), serialised with the
+        writes."""
         with self.lock:
-            self.on_written(tag)
+            self.on_written(tag, None)
 
     def submit(self, array: np.ndarray, relative: str, tag: object) -> None:
         self.futures.append(self.pool.submit(self._write, array, relative, tag))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .errors import GalleryError
+from .wording import plural
 
 READ_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Image formats met in the wild that we do not read: reported by name instead of silently ignored.
@@ -116,5 +117,5 @@ def check_output_names(images: list[str], policy: str) -> dict[str, str]:
         more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
         hint = ("pass --keep-suffix to name outputs <name>.<ext>.png" if policy == "stem"
                 else "rename the inputs")
-        raise GalleryError(f"{len(clashes)} pairs of inputs would write the same output: {shown}{more}; {hint}")
+        raise GalleryError(f"{plural(len(clashes), 'pair')} of inputs would write the same output: {shown}{more}; {hint}")
     return outputs

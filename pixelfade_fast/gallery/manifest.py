@@ -31,6 +31,10 @@ class ManifestEntry:
     config_hash: str
     model_id: str
     refine_steps: int = 0  # CO-only steps added by `pixelfade refine` after the run
+    # Content binding (absent from the lines of runs before it: None, unknown, not checked)
+    input_digest: str | None = None  # digest of the input file's bytes
+    output_digest: str | None = None  # digest of the PNG's bytes
+    output_size: int | None = None  # the PNG's size in bytes
 
     def to_line(self) -> str:
         return json.dumps(asdict(self), sort_keys=True) + "\n"
@@ -38,7 +42,10 @@ class ManifestEntry:
 
 _TYPES = {"path": (str,), "output": (str, type(None)), "uid": (int,), "batch": (int,), "status": (str,),
           "final_loss": (float, int, type(None)), "met_epsilon": (bool, type(None)), "reason": (str, type(None)),
-          "config_hash": (str,), "model_id": (str,), "refine_steps": (int,)}
+          "config_hash": (str,), "model_id": (str,), "refine_steps": (int,), "input_digest": (str, type(None)),
+          "output_digest": (str, type(None)), "output_size": (int, type(None))}
+# Fields a line may lack: the content binding came later, and lines written before it stay valid.
+_OPTIONAL = ("input_digest", "output_digest", "output_size")
 
 
 def _relative_posix(value: str) -> bool:
@@ -54,9 +61,10 @@ def parse_entry(line: str, where: str) -> ManifestEntry:
         raise GalleryError(f"{where}: not JSON ({error.msg})") from None
     if not isinstance(data, dict):
         raise GalleryError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    if set(data) != set(_TYPES):
-        missing, extra = sorted(set(_TYPES) - set(data)), sorted(set(data) - set(_TYPES))
+    if not set(_TYPES) - set(_OPTIONAL) <= set(data) <= set(_TYPES):
+        missing, extra = sorted(set(_TYPES) - set(_OPTIONAL) - set(data)), sorted(set(data) - set(_TYPES))
         raise GalleryError(f"{where}: wrong fields (missing {missing}, unexpected {extra})")
+    data = {key: None for key in _OPTIONAL} | data
     for key, types in _TYPES.items():
         value = data[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
@@ -71,7 +79,7 @@ def parse_entry(line: str, where: str) -> ManifestEntry:
         raise GalleryError(f"{where}: a protected entry needs a relative output path, final_loss and met_epsilon")
     if not protected and data["reason"] is None:
         raise GalleryError(f"{where}: a failed entry needs a reason")
-    if data["uid"] < 0 or data["batch"] < 0 or data["refine_steps"] < 0:
+    if data["uid"] < 0 or data["batch"] < 0 or data["refine_steps"] < 0 or (data["output_size"] or 0) < 0:
         raise GalleryError(f"{where}: uid, batch and refine_steps must be non-negative")
     return ManifestEntry(**data)
 

@@ -8,15 +8,7 @@ from pathlib import Path
 
 import torch
 
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from ..machine import cpu_name
 
 
 def machine(device: str, threads: int) -> str:
