@@ -254,8 +254,8 @@ def test_refine_and_merge_accept_a_contract_1_run(gallery, tmp_path, monkeypatch
     monkeypatch.delenv("RANK")
     monkeypatch.delenv("WORLD_SIZE")
     _as_record_before_contract_2(out)
-    target, lines = merge_manifests(out)
-    assert lines == len(NAMES)
+    merged = merge_manifests(out)
+    assert merged.inputs == len(NAMES) and merged.ranks == 2
     assert cli.main(["refine", str(root), str(out), *model, "--steps", "3", "--device", "cpu", "--backend",
                      "reference", "--input-size", str(SIZE[0]), str(SIZE[1])]) == 0
     assert "refined" in capsys.readouterr().out
