@@ -53,8 +53,9 @@ class FadeConfig:
     model's feature scale as Re-ID matching does), ``finish_steps=50`` (CO-only steps after T for the images still
     at or above ε) and ``co_step="backtrack"`` (each image's CO-only step size x0.8 after a step that raised its
     loss by more than ``rise_tolerance``, 5%, x1.05 up to 4β after any other). ``epsilon_scale="absolute",
-    finish_steps=0, co_step="fixed"`` is the paper's loop exactly. Measured in bench/bench_constraint.py (bench/results/constraint_cuhk01_cpu.csv,
-    docs/results/constraint.md). A bad value raises ValueError naming the field and its range.
+    finish_steps=0, co_step="fixed"`` is the paper's loop exactly. Measured in bench/bench_constraint.py
+    (bench/results/constraint_cuhk01_cpu.csv, docs/results/constraint.md). A bad value raises ValueError naming the
+    field and its range.
     """
 
     steps: int = field(default=100, metadata={"help": "T: protection steps"})
@@ -88,8 +89,8 @@ class FadeConfig:
                 "model's feature scale); 'absolute': ε itself (the paper's)", "choices": EPSILON_SCALES})
     co_step: str = field(default="backtrack", metadata={
         "help": "step size of the CO-only steps of the 'paper' schedule: 'backtrack' (per image: x0.8 after a "
-                "CO-only step that raised the loss by more than rise_tolerance, x1.05 up to beta_max_factor·β after any "
-                "other), or 'fixed' (β, the paper's)", "choices": CO_STEPS})
+                "CO-only step that raised the loss by more than rise_tolerance, x1.05 up to beta_max_factor·β after "
+                "any other), or 'fixed' (β, the paper's)", "choices": CO_STEPS})
     beta_max_factor: float = field(default=4.0, metadata={
         "help": "largest step size of a backtracking CO-only step, as a multiple of β (>= 1)"})
     rise_tolerance: float = field(default=0.05, metadata={

@@ -5,8 +5,6 @@ import argparse
 import shlex
 from pathlib import Path
 
-import torch
-
 from ..errors import UserError
 from .options import (HelpFormatter, add_config_arguments, add_device_argument, add_model_arguments,
                       config_from_args, load_model_from_args, resolve_device)
@@ -103,7 +101,8 @@ def add_evaluate_command(commands) -> None:
                                "gallery and back, through a cross-modality model (default the bundled one). t2i and "
                                "vi need --data synthped generated with captions / infrared cameras")
     evaluate.add_argument("--data", required=True, choices=list(DATASETS),
-                          help="dataset layout: " + "; ".join(f"{name}: {d.description}" for name, d in DATASETS.items()))
+                          help="dataset layout: " + "; ".join(f"{name}: {d.description}"
+                                                              for name, d in DATASETS.items()))
     evaluate.add_argument("--root", required=True, help="dataset folder (for csv: the CSV file)")
     evaluate.add_argument("--image-root", metavar="FOLDER",
                           help="folder the CSV's relative image paths are read from (--data csv; default: the CSV "

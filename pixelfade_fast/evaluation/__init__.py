@@ -14,5 +14,6 @@ __all__ = ["ATTACK_PRESETS", "AttackSettings", "METHODS", "Method", "RecoveryUNe
            "anderson_darling", "anderson_darling_summary", "attack_preset", "attack_verdict", "attacker_noise", "avih",
            "best_of", "evaluate_recovery", "evaluate_reid", "fade_towards", "gaussian_blur",
            "l1_to_noise", "mosaic", "noise_interpolation", "objective_contrastive", "objective_other_identity",
-           "objective_zeros", "pairwise_sq_dist", "pixelfade", "prior_floor", "psnr", "random_perturb", "register_method",
-           "reid_settings", "run_attack", "score_images", "ssim", "to_normalised", "total_variation", "train_recovery"]
+           "objective_zeros", "pairwise_sq_dist", "pixelfade", "prior_floor", "psnr", "random_perturb",
+           "register_method", "reid_settings", "run_attack", "score_images", "ssim", "to_normalised", "total_variation",
+           "train_recovery"]
