@@ -21,17 +21,16 @@ from pathlib import Path
 
 import torch
 
-from pixelfade_fast import data
+from pixelfade_fast.data.datasets import DATASETS, read_dataset
 from pixelfade_fast.data.images import load_images
 from pixelfade_fast.evaluation.attack import prior_floor, run_attack, score_images
 from pixelfade_fast.evaluation.attack_settings import ATTACK_PRESETS, AttackSettings, attack_preset
-from pixelfade_fast.evaluation.baselines import BASELINES
+from pixelfade_fast.evaluation.methods import METHODS
 from pixelfade_fast.evaluation.leakage import best_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ops import device_name, write_rows  # noqa: E402
 
-READERS = {"cuhk01": "read_cuhk01", "market1501": "read_market1501", "synthped": "read_market1501"}
 CONTROLS = ("blur", "mosaic")
 
 
@@ -63,7 +62,7 @@ def parse_override(text: str) -> tuple[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, choices=sorted(READERS))
+    parser.add_argument("--data", required=True, choices=list(DATASETS))
     parser.add_argument("--root", required=True, type=Path)
     parser.add_argument("--size", type=int, nargs=2, default=(256, 128), metavar=("H", "W"))
     parser.add_argument("--preset", default="strong", choices=sorted(ATTACK_PRESETS))
@@ -79,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = attack_preset(args.preset, **dict(parse_override(o) for o in args.overrides))
-        split = getattr(data, READERS[args.data])(args.root)
+        split = read_dataset(args.data, args.root)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"error: {error}")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in BASELINES]
+    unknown = [m for m in methods if m not in METHODS or not METHODS[m].pixel_filter]
     if unknown:
         raise SystemExit(f"error: unknown methods {unknown}; this bench runs pixel filters such as {CONTROLS}")
     generator = torch.Generator().manual_seed(args.seed)
@@ -119,10 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     write_rows(args.out, rows)  # after every row: a long run that is stopped keeps what it measured
     for method in methods:
         started = time.perf_counter()
-        protect = BASELINES[method]
-        protected_test = protect(None, test, args.seed).clamp(0, 1)
+        protect = METHODS[method].protect  # a pixel filter: no model, seed or config
+        protected_test = protect(None, test, args.seed, None).clamp(0, 1)
         result = run_attack(None, train, protected_test, test, settings, seed=args.seed, device=args.device,
-                            progress=True, floor=floor, protect_fn=lambda images, p=protect: p(None, images, 0))
+                            progress=True, floor=floor, protect_fn=lambda images, p=protect: p(None, images, 0, None))
         rows.append(dict(meta, method=method, seconds=round(time.perf_counter() - started, 1),
                          unet_psnr=result["unet_psnr"], unet_ssim=result["unet_ssim"],
                          protected_psnr=result["visual_psnr"], protected_ssim=result["visual_ssim"],

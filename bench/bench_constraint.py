@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 import pixelfade_fast as pf
-from pixelfade_fast import data, schedules
+from pixelfade_fast import data
 from pixelfade_fast.engine import StepRecord, extract_features
 from pixelfade_fast.evaluation.reid_metrics import evaluate_reid
 from pixelfade_fast.models.spec import load_model_spec
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
             protected_map = mean_ap(protected)
             row = dict(run_meta(torch.device("cpu")), model=spec, images=images.shape[0], config=name,
                        is_default=CONFIGS[name] == pf.FadeConfig(),
-                       rise_tolerance=schedules.BACKTRACK_RISE_TOLERANCE, **outcome,
+                       rise_tolerance=CONFIGS[name].rise_tolerance, **outcome,
                        mAP_clean=round(clean_map, 4), mAP_protected=round(protected_map, 4),
                        mAP_kept=round(protected_map / clean_map, 4),
                        psnr_to_original=round(float(psnr(protected, images).mean()), 2))

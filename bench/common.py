@@ -1,17 +1,12 @@
-"""What every benchmark writes beside its numbers: the device, versions, date; the CSV writer; and the one way a
-benchmark sets the backtracking rule's rise tolerance (a module constant, not a FadeConfig field)."""
+"""What every benchmark writes beside its numbers: the device, versions, date; and the CSV writer."""
 from __future__ import annotations
 
 import csv
 import datetime
 import platform
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-
-from pixelfade_fast import schedules
 
 
 def device_name(device: torch.device) -> str:
@@ -62,14 +57,3 @@ def add_row(rows: list[dict], row: dict, line: str, out: Path | None) -> None:
     print(line, flush=True)
     if out:
         write_rows(out, rows)
-
-
-@contextmanager
-def rise_tolerance(value: float) -> Iterator[None]:
-    """schedules.BACKTRACK_RISE_TOLERANCE set to ``value`` inside the block, restored after it."""
-    default = schedules.BACKTRACK_RISE_TOLERANCE
-    schedules.BACKTRACK_RISE_TOLERANCE = value
-    try:
-        yield
-    finally:
-        schedules.BACKTRACK_RISE_TOLERANCE = default

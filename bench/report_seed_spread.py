@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from pixelfade_fast import data, schedules
-from pixelfade_fast.cli.evaluate_command import READERS, limit_test_ids
+from pixelfade_fast import data
+from pixelfade_fast.data.datasets import DATASETS, limit_test_ids, read_dataset
 from pixelfade_fast.config import FadeConfig
 from pixelfade_fast.engine import extract_features
 from pixelfade_fast.engine.features import per_image_loss
@@ -28,21 +28,21 @@ from pixelfade_fast.models.spec import load_model_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_constraint import query_gallery_map  # noqa: E402
-from common import add_row, rise_tolerance, run_meta  # noqa: E402
+from common import add_row, run_meta  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", choices=list(READERS), required=True)
+    parser.add_argument("--data", choices=list(DATASETS), required=True)
     parser.add_argument("--root", required=True)
     parser.add_argument("--model", required=True, help="a `pixelfade protect --model` spec")
     parser.add_argument("--max-test-ids", type=int, help="as `pixelfade evaluate --max-test-ids`")
     parser.add_argument("--identity-seed", type=int, default=0, help="`pixelfade evaluate --seed` (default: 0)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="protection seeds")
-    parser.add_argument("--tolerances", type=float, nargs="+", default=[schedules.BACKTRACK_RISE_TOLERANCE])
+    parser.add_argument("--tolerances", type=float, nargs="+", default=[FadeConfig().rise_tolerance])
     parser.add_argument("--out", type=Path, help="CSV to write (rewritten after each row)")
     args = parser.parse_args(argv)
-    split = limit_test_ids(getattr(data, READERS[args.data])(args.root), args.max_test_ids, args.identity_seed)
+    split = limit_test_ids(read_dataset(args.data, args.root), args.max_test_ids, args.identity_seed)
     query, gallery = split.query, split.gallery
     model = load_model_spec(args.model).eval()
     images = data.load_images([r.path for r in query + gallery], tuple(model.input_size))
@@ -51,8 +51,8 @@ def main(argv=None) -> int:
     rows = []
     for seed in args.seeds:
         for tolerance in args.tolerances:
-            with rise_tolerance(tolerance):
-                protected = pixelfade(model, images, schedule="paper", seed=seed).clamp(0, 1)
+            config = FadeConfig(rise_tolerance=tolerance)
+            protected = pixelfade(model, images, config, schedule="paper", seed=seed).clamp(0, 1)
             features = extract_features(model, protected)
             row = dict(run_meta(torch.device("cpu")), data=args.data, model=args.model, query=len(query),
                        gallery=len(gallery), seed=seed, rise_tolerance=tolerance,

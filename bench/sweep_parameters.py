@@ -21,8 +21,7 @@ from pathlib import Path
 
 import torch
 
-from pixelfade_fast import data
-from pixelfade_fast.cli.evaluate_command import READERS, limit_test_ids
+from pixelfade_fast.data.datasets import DATASETS, limit_test_ids, read_dataset
 from pixelfade_fast.config import FadeConfig
 from pixelfade_fast.data.images import load_images
 from pixelfade_fast.errors import UserError
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", type=Path, help="only draw --figure from this sweep CSV")
     parser.add_argument("--figure", type=Path, required=True, help="PNG of the four panels")
     parser.add_argument("--title", default="", help="figure title (default: dataset and sizes)")
-    parser.add_argument("--data", choices=sorted(READERS))
+    parser.add_argument("--data", choices=list(DATASETS))
     parser.add_argument("--root")
     parser.add_argument("--model", default="osnet_x0_25")
     parser.add_argument("--weights")
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         values = check_values(parse_values(args.values), FadeConfig())
         attack = attack_preset(args.attack_preset, max_pairs=args.attack_train)
-        split = limit_test_ids(getattr(data, READERS[args.data])(args.root), args.test_ids, args.seed)
+        split = limit_test_ids(read_dataset(args.data, args.root), args.test_ids, args.seed)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"error: {error}")
     try:

@@ -1,6 +1,6 @@
-"""Met-ε rate and mean steps against the backtracking rule's rise tolerance (schedules.BACKTRACK_RISE_TOLERANCE).
+"""Met-ε rate and mean steps against the backtracking rule's rise tolerance (FadeConfig.rise_tolerance).
 
-The tolerance is a module constant, not a FadeConfig field; this sweep sets it before each run. Images are
+Each run protects with the default FadeConfig changed in that field alone. Images are
 protected in batches of 16 with seed 7 and uids = their index, as in bench_constraint.py, so a row here and
 that benchmark's default row agree at the default tolerance.
 
@@ -18,34 +18,33 @@ from pathlib import Path
 import torch
 
 import pixelfade_fast as pf
-from pixelfade_fast import data, schedules
-from pixelfade_fast.cli.evaluate_command import READERS
+from pixelfade_fast import data
+from pixelfade_fast.data.datasets import DATASETS, read_dataset
 from pixelfade_fast.models.spec import load_model_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_constraint import first_test_ids, protect_in_batches  # noqa: E402
-from common import add_row, rise_tolerance, run_meta  # noqa: E402
+from common import add_row, run_meta  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", choices=list(READERS), required=True)
+    parser.add_argument("--data", choices=list(DATASETS), required=True)
     parser.add_argument("--root", required=True)
     parser.add_argument("--model", required=True, help="a `pixelfade protect --model` spec")
     parser.add_argument("--test-ids", type=int, default=32)
     parser.add_argument("--tolerances", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2])
     parser.add_argument("--out", type=Path, help="CSV to write (rewritten after each tolerance)")
     args = parser.parse_args(argv)
-    query, gallery = first_test_ids(getattr(data, READERS[args.data])(args.root), args.test_ids)
+    query, gallery = first_test_ids(read_dataset(args.data, args.root), args.test_ids)
     model = load_model_spec(args.model).eval()
     images = data.load_images([r.path for r in query + gallery], tuple(model.input_size))
     rows = []
     for tolerance in args.tolerances:
-        with rise_tolerance(tolerance):
-            outcome = protect_in_batches(model, images, pf.FadeConfig(), batch=16, seed=7)
+        outcome = protect_in_batches(model, images, pf.FadeConfig(rise_tolerance=tolerance), batch=16, seed=7)
         ratio, steps_all = outcome["final_loss"] / outcome["epsilon"], outcome["steps"].float()
         row = dict(run_meta(torch.device("cpu")), data=args.data, model=args.model, images=images.shape[0],
-                   rise_tolerance=tolerance, is_default=tolerance == schedules.BACKTRACK_RISE_TOLERANCE,
+                   rise_tolerance=tolerance, is_default=tolerance == pf.FadeConfig().rise_tolerance,
                    met_rate=round(float((ratio < 1).float().mean()), 4),
                    mean_steps=round(float(steps_all.mean()), 1), max_loss_over_epsilon=round(float(ratio.max()), 3))
         add_row(rows, row, f"tolerance {tolerance:5.3f}  met {row['met_rate']:6.1%}  steps {row['mean_steps']:6.1f}  "

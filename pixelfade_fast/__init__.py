@@ -5,11 +5,12 @@
     result.images, result.final_loss, result.met_epsilon
 """
 from . import ops, reference
-from ._backend import backends
+from ._backend import Backend, BackendStatus, backends, register_backend
 from .config import FadeConfig
 from .engine import ProtectResult, protect
 from .schedules import Schedule, StepFlags
 
 __version__ = "0.1.0"
 
-__all__ = ["FadeConfig", "ProtectResult", "Schedule", "StepFlags", "backends", "ops", "protect", "reference"]
+__all__ = ["Backend", "BackendStatus", "FadeConfig", "ProtectResult", "Schedule", "StepFlags", "backends", "ops",
+           "protect", "reference", "register_backend"]

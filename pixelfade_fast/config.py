@@ -59,9 +59,10 @@ class FadeConfig:
     ε per image on any model: ``epsilon_scale="relative"`` (ε_i = ε · mean_d f0_i², so the constraint follows the
     model's feature scale as Re-ID matching does), ``finish_steps=50`` (CO-only steps after T for the images still
     at or above ε) and ``co_step="backtrack"`` (each image's CO-only step size x0.8 after a step that raised its
-    loss by more than 5%, x1.05 up to 4β after any other). ``epsilon_scale="absolute", finish_steps=0, co_step="fixed"``
-    is the paper's loop exactly. Measured in bench/bench_constraint.py (bench/results/constraint_cuhk01_cpu.csv,
-    docs/results/constraint.md). A bad value raises ValueError naming the field and its range.
+    loss by more than ``rise_tolerance``, 5%, x1.05 up to 4β after any other). ``epsilon_scale="absolute",
+    finish_steps=0, co_step="fixed"`` is the paper's loop exactly. Measured in bench/bench_constraint.py
+    (bench/results/constraint_cuhk01_cpu.csv, docs/results/constraint.md). A bad value raises ValueError naming the
+    field and its range.
     """
 
     steps: int = field(default=100, metadata={
@@ -99,10 +100,13 @@ class FadeConfig:
                 "model's feature scale); 'absolute': ε itself (the paper's)", "choices": EPSILON_SCALES})
     co_step: str = field(default="backtrack", metadata={
         "help": "step size of the CO-only steps of the 'paper' schedule: 'backtrack' (per image: x0.8 after a "
-                "CO-only step that raised the loss by more than a twentieth, x1.05 up to beta_max_factor·β after any "
-                "other), or 'fixed' (β, the paper's)", "choices": CO_STEPS})
+                "CO-only step that raised the loss by more than rise_tolerance, x1.05 up to beta_max_factor·β after "
+                "any other), or 'fixed' (β, the paper's)", "choices": CO_STEPS})
     beta_max_factor: float = field(default=4.0, metadata={
         "help": "largest step size of a backtracking CO-only step, as a multiple of β (>= 1)"})
+    rise_tolerance: float = field(default=0.05, metadata={
+        "help": "how much a backtracking CO-only step may raise an image's loss, as a fraction, before its step size "
+                "shrinks (in [0, 1); momentum makes small rises at a good step size)"})
 
     def __post_init__(self) -> None:
         _check_int("steps", self.steps, 1)
@@ -125,6 +129,7 @@ class FadeConfig:
         _check_choice("epsilon_scale", self.epsilon_scale, EPSILON_SCALES)
         _check_choice("co_step", self.co_step, CO_STEPS)
         _check_float("beta_max_factor", self.beta_max_factor, 1.0)
+        _check_float("rise_tolerance", self.rise_tolerance, 0.0, 1.0, high_open=True)
         for flag in ("feature_norm", "quantize"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"FadeConfig.{flag} must be True or False, got {getattr(self, flag)!r}")

@@ -41,7 +41,7 @@ def phase_of_step(config: FadeConfig, t: int) -> int:
     return MAIN
 
 
-# β_i after a CO-only step that raised L_i by more than BACKTRACK_RISE_TOLERANCE, and after any other (never above
+# β_i after a CO-only step that raised L_i by more than FadeConfig.rise_tolerance, and after any other (never above
 # beta_max_factor·β). With momentum the loss also rises a little now and then at a good step size: judged by every
 # rise, β_i decayed to a tenth of β on slowly converging images and they stalled above ε. A 5% tolerance took a
 # CUHK01 128x64 model from 94.8% to 100% met and SynthPed images from 88.7% to 98.8%; 10% met 100% of both but
@@ -49,7 +49,6 @@ def phase_of_step(config: FadeConfig, t: int) -> int:
 # one real rise from costing many steps.
 BACKTRACK_SHRINK = 0.8
 BACKTRACK_GROW = 1.05
-BACKTRACK_RISE_TOLERANCE = 0.05
 
 
 class Schedule:
@@ -125,7 +124,7 @@ class Schedule:
         alone, so the next loss judges it: shrink β_i when L_i rose by more than the tolerance, else grow it (up to
         beta_max_factor·β). Steps that also replace (PRO) use the fixed β and are not judged: the replacement moves
         L_i as well."""
-        rose = loss > self.previous_loss * (1.0 + BACKTRACK_RISE_TOLERANCE)
+        rose = loss > self.previous_loss * (1.0 + self.config.rise_tolerance)
         adjusted = torch.where(rose, self.co_beta * BACKTRACK_SHRINK,
                                torch.minimum(self.co_beta * BACKTRACK_GROW, self._beta_max))
         self.co_beta.copy_(torch.where(self.stepped, adjusted, self.co_beta))

@@ -7,11 +7,12 @@ import torch
 
 import pixelfade_fast as pf
 from pixelfade_fast import engine
-from pixelfade_fast.evaluation import ablations, baselines
-from pixelfade_fast.evaluation.ablations import (ABLATIONS, fade_towards, l1_to_noise, noise_interpolation,
+from pixelfade_fast.evaluation import ablations
+from pixelfade_fast.evaluation.ablations import (fade_towards, l1_to_noise, noise_interpolation,
                                                  objective_contrastive, objective_other_identity, objective_zeros,
                                                  random_perturb)
-from pixelfade_fast.evaluation.baselines import BASELINES, avih, gaussian_blur, mosaic, pixelfade, total_variation
+from pixelfade_fast.evaluation.baselines import avih, gaussian_blur, mosaic, pixelfade, total_variation
+from pixelfade_fast.evaluation.methods import METHODS
 from pixelfade_fast.evaluation.privacy import ssim
 from pixelfade_fast.reference import derive_keys, fade_mask_ids, fade_noise
 from engine_models import SmallReIDNet, smooth_images
@@ -165,14 +166,13 @@ def test_pixelfade_wrapper(model, images):
     assert (released - expected).abs().max() > 0.05
 
 
-@pytest.mark.parametrize("name", sorted(BASELINES) + sorted(ABLATIONS))
+@pytest.mark.parametrize("name", sorted(METHODS))
 def test_registry_entries(model, images, name):
-    method = BASELINES.get(name) or ABLATIONS[name]
-    out = method(model, images[:3], 8)
+    out = METHODS[name].protect(model, images[:3], 8, pf.FadeConfig())
     assert out.shape == (3, 3, 32, 16) and out.dtype == images.dtype
     assert (out >= 0).all() and (out <= 1).all() and torch.isfinite(out).all()
     assert (out - images[:3]).abs().mean() > 0.01
-    assert set(BASELINES) >= {"pixelfade", "pixelfade_released", "mosaic", "blur", "avih"}
+    assert set(METHODS) >= {"pixelfade", "pixelfade_released", "mosaic", "blur", "avih"}
 
 
 def test_arguments_are_checked(model, images):
@@ -203,4 +203,5 @@ def test_fade_towards_eta_is_pixelfade_on_cuda(images):
     got = fade_towards(model, x, eta, SHORT, 21, space="normalised")
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
     assert mosaic(x).is_cuda and gaussian_blur(x).is_cuda and avih(model, x, steps=5).is_cuda
-    assert ablations.random_perturb(model, x, 0.5, SHORT).is_cuda and baselines.BASELINES["blur"](model, x, 0).is_cuda
+    assert ablations.random_perturb(model, x, 0.5, SHORT).is_cuda
+    assert METHODS["blur"].protect(model, x, 0, SHORT).is_cuda

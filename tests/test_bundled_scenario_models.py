@@ -8,7 +8,7 @@ from pixelfade_fast import FadeConfig, protect
 from pixelfade_fast.data import render_synthped_crop, synthped_captions
 from pixelfade_fast.engine import extract_features
 from pixelfade_fast.evaluation.reid_metrics import chance_levels, evaluate_reid
-from pixelfade_fast.evaluation.scenario_command import BUNDLED_CROSS_MODALITY, BUNDLED_DUAL_ENCODER
+from pixelfade_fast.cli.scenario_command import BUNDLED_CROSS_MODALITY, BUNDLED_DUAL_ENCODER
 from pixelfade_fast.models import build_model
 from pixelfade_fast.models.dual_encoder import load_dual_encoder
 from pixelfade_fast.training.scenarios import INFRARED_CAMIDS, SCENARIO_SYNTHPED, VISIBLE_CAMIDS

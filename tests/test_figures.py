@@ -121,9 +121,9 @@ def test_sweep_runs_each_config_once_and_flags_the_defaults(tmp_path, monkeypatc
                      camids=[0] * 6 + [1] * 6, train=images[6:])
     base = FadeConfig(steps=12, init_steps=2, final_steps=2, finish_steps=0)
     calls = []
-    from pixelfade_fast.evaluation import sweep as sweep_module
-    real = sweep_module.pixelfade
-    monkeypatch.setattr(sweep_module, "pixelfade", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    from pixelfade_fast.evaluation import baselines  # the sweep protects through the suite's "pixelfade" method
+    real = baselines.pixelfade
+    monkeypatch.setattr(baselines, "pixelfade", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
     values = {"steps": (6, 12), "beta": (0.01, 0.02), "epsilon": (0.03,), "num_masks": (5,)}
     rows = run_sweep(SmallReIDNet(), data, values, attack_preset("tiny", epochs=1, width=8, depth=3), base=base,
                      log=lambda line: None)

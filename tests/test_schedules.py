@@ -4,7 +4,7 @@ import torch
 
 from pixelfade_fast import FadeConfig, Schedule
 from pixelfade_fast import reference as R
-from pixelfade_fast.schedules import BACKTRACK_GROW, BACKTRACK_RISE_TOLERANCE, BACKTRACK_SHRINK
+from pixelfade_fast.schedules import BACKTRACK_GROW, BACKTRACK_SHRINK
 
 EPS = 0.03
 
@@ -126,11 +126,11 @@ def test_backtracking_shrinks_beta_after_a_rise_and_grows_it_up_to_beta_max():
     assert all(fixed.step_flags(torch.tensor(row)).beta.tolist() == pytest.approx([0.01, 0.01]) for row in losses)
 
 
-def test_backtracking_tolerates_a_small_rise_and_shrinks_after_a_larger_one():
+@pytest.mark.parametrize("tol", [FadeConfig().rise_tolerance, 0.3])
+def test_backtracking_tolerates_a_small_rise_and_shrinks_after_a_larger_one(tol):
     # Momentum makes the loss rise a little now and then at a good step size: a rise within the tolerance grows β_i.
-    tol = BACKTRACK_RISE_TOLERANCE
-    assert 0 < tol < 1
-    cfg = FadeConfig(steps=4, init_steps=1, final_steps=3, epsilon=0.01, beta=0.01)
+    assert FadeConfig().rise_tolerance == 0.05
+    cfg = FadeConfig(steps=4, init_steps=1, final_steps=3, epsilon=0.01, beta=0.01, rise_tolerance=tol)
     schedule = Schedule(cfg, 2, torch.device("cpu"))
     small, large = 1.0 + 0.5 * tol, 1.0 + 2.0 * tol
     losses = [[1.0, 1.0], [1.0, 1.0], [small, large]]
@@ -141,3 +141,12 @@ def test_backtracking_tolerates_a_small_rise_and_shrinks_after_a_larger_one():
 def test_a_step_size_cap_below_beta_is_refused():
     with pytest.raises(ValueError, match="beta_max_factor"):
         FadeConfig(beta_max_factor=0.5)
+
+@pytest.mark.parametrize("value", [-0.01, 1.0, float("nan"), True, "0.1"])
+def test_a_rise_tolerance_outside_zero_to_one_is_refused(value):
+    with pytest.raises(ValueError, match="rise_tolerance"):
+        FadeConfig(rise_tolerance=value)
+
+
+def test_the_rise_tolerance_is_part_of_the_config_hash():
+    assert FadeConfig(rise_tolerance=0.1).config_hash() != FadeConfig().config_hash()

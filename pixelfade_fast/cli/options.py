@@ -22,7 +22,9 @@ class HelpFormatter(argparse.HelpFormatter):
         text = action.help or ""
         if isinstance(action, argparse.BooleanOptionalAction) and action.default is not None and "default" not in text:
             return f"{text} (default: {'on' if action.default else 'off'})"
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        # identity, not ==: a default of 0 (0 == False) is a value to state
+        if "default" in text or any(action.default is v for v in (None, False, argparse.SUPPRESS)) \
+                or not action.option_strings:
             return text
         return f"{text} (default: %(default)s)"
 
@@ -60,13 +62,13 @@ def config_from_args(args: argparse.Namespace, **overrides) -> FadeConfig:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     from ..models.registry import MODEL_NAMES
+    from ..models.spec import MODEL_FORMATS
 
     group = parser.add_argument_group("the authorised Re-ID model")
     group.add_argument("--model", default="osnet_x0_25", metavar="SPEC",
-                       help=f"a zoo name with bundled weights (osnet_x0_25: SynthPed demo weights), NAME:CHECKPOINT "
-                            f"(torchreid, ReID-Survey, fast-reid or safetensors file), FILE.onnx, or "
-                            f"package.module:callable returning an nn.Module; zoo names: {', '.join(MODEL_NAMES)} "
-                            f"(`pixelfade models` describes them)")
+                       help="; ".join(f"{f.usage}: {f.description}" for f in MODEL_FORMATS.values())
+                            + f". Zoo names: {', '.join(MODEL_NAMES)} (`pixelfade models` describes them; "
+                              f"osnet_x0_25 alone: SynthPed demo weights)")
     group.add_argument("--weights", metavar="FILE", help="older spelling of --model NAME:FILE")
     group.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"),
                        help="the model's input size (default: what the model file records, else 256 128)")

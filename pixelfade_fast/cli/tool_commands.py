@@ -29,12 +29,15 @@ def cmd_backends(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from ..models.registry import MODEL_INFO
+    from ..models.spec import MODEL_FORMATS
 
     print("--model NAME:CHECKPOINT loads a local checkpoint into one of these (NAME alone: bundled weights):")
     for name, info in MODEL_INFO.items():
         bundled = f"; bundled: {info.bundled_weights}" if info.bundled_weights else ""
         print(f"  {name:22s} {info.description} [{info.toolkit} checkpoints{bundled}]")
-    print("also --model FILE.onnx (an ONNX export) and --model package.module:callable (returns an nn.Module)")
+    print("--model takes these formats:")
+    for model_format in MODEL_FORMATS.values():
+        print(f"  {model_format.usage:22s} {model_format.description}")
     return 0
 
 

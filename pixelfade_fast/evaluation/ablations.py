@@ -7,7 +7,8 @@ batching as ``protect``) with a different step function written in plain torch o
     other-identity, zero, contrastive and noise-interpolation objectives derive from it.
   - ``random_perturb``: where the schedule would replace, add fresh Gaussian noise of amplitude a instead.
   - ``l1_to_noise``: no replacement; every step is a CO step on L_f + w·mean|x^p - η|.
-All work in the model's normalised space, like PixelFade; inputs and outputs are pixels in [0, 1].
+All work in the model's normalised space, like PixelFade; inputs and outputs are pixels in [0, 1]. ``methods.py``
+registers the paper's settings of each for the suite.
 """
 from __future__ import annotations
 
@@ -194,25 +195,3 @@ def l1_to_noise(model, images, weight: float, config=None, seed=0, *, uids=None,
         return step
 
     return _run(model, images, config, seed, uids, batch_size, make_step)
-
-
-def _entry(method: Callable[..., torch.Tensor], **params) -> Callable[[nn.Module, torch.Tensor, int], torch.Tensor]:
-    """``method`` with fixed parameters in the registry's uniform form fn(model, images, seed) -> pixels."""
-    def run(model: nn.Module, images: torch.Tensor, seed: int) -> torch.Tensor:
-        return method(model, images, seed=seed, **params)
-
-    run.__name__ = method.__name__
-    run.__doc__ = f"{method.__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())}) with the paper config."
-    return run
-
-
-# Table 3's noise weights and Table 4's objectives as in the paper; Fig. 4's amplitudes and weights are not given
-# in the paper's text, so these sweeps are ours (a in units of the normalised space, where η has std 1).
-ABLATIONS = {
-    **{f"noise_weight_{w}": _entry(noise_interpolation, weight=w) for w in (0.2, 0.4, 0.6, 0.8)},
-    "objective_other_identity": _entry(objective_other_identity),
-    "objective_zeros": _entry(objective_zeros),
-    "objective_contrastive": _entry(objective_contrastive),
-    **{f"random_perturb_{a}": _entry(random_perturb, amplitude=a) for a in (0.1, 0.3, 1.0)},
-    **{f"l1_to_noise_{w}": _entry(l1_to_noise, weight=w) for w in (0.1, 1.0, 10.0)},
-}

@@ -1,9 +1,7 @@
-"""Protection methods PixelFade is compared with (paper Sec. 4.1.4, Table 2), and a uniform registry of them.
+"""Protection methods PixelFade is compared with (paper Sec. 4.1.4, Table 2).
 
 Every method takes pixel images float [N, 3, H, W] in [0, 1] and returns protected pixels in [0, 1] of the same
-shape. ``BASELINES[name](model, images, seed)`` is the uniform form the report iterates over; methods that do
-not look at the model or the seed ignore them. The PixelFade ablations (Tables 3-4, Fig. 4) are in
-``ablations.py``.
+shape. ``methods.py`` registers them (and the PixelFade ablations of ``ablations.py``) for the suite.
 """
 from __future__ import annotations
 
@@ -146,35 +144,3 @@ def pixelfade(model: nn.Module, images: torch.Tensor, config: FadeConfig | None 
         config = dataclasses.replace(config, schedule=schedule)
     return protect(model, images, config, uids=uids, seed=seed, backend=backend, batch_size=batch_size,
                    progress=progress).images
-
-
-def _pixelfade_paper(model: nn.Module, images: torch.Tensor, seed: int) -> torch.Tensor:
-    return pixelfade(model, images, schedule="paper", seed=seed)
-
-
-def _pixelfade_released(model: nn.Module, images: torch.Tensor, seed: int) -> torch.Tensor:
-    return pixelfade(model, images, schedule="released", seed=seed)
-
-
-def _mosaic(model: nn.Module, images: torch.Tensor, seed: int) -> torch.Tensor:
-    return mosaic(images)
-
-
-def _blur(model: nn.Module, images: torch.Tensor, seed: int) -> torch.Tensor:
-    return gaussian_blur(images)
-
-
-def _avih(model: nn.Module, images: torch.Tensor, seed: int) -> torch.Tensor:
-    return avih(model, images, seed=seed)
-
-
-BASELINES = {
-    "pixelfade": _pixelfade_paper,
-    "pixelfade_released": _pixelfade_released,
-    "mosaic": _mosaic,
-    "blur": _blur,
-    "avih": _avih,
-}
-# Methods that are a cheap function of the pixels alone (no model, no seed): the attacker can protect every
-# augmented training batch afresh, which makes flips, shifts and colour jitter exact pairs.
-PIXEL_FILTERS = frozenset({"mosaic", "blur"})

@@ -18,7 +18,8 @@ from torch import nn
 from ..config import FadeConfig
 from ..engine import extract_features
 from .leakage import attack_verdict
-from .suite import METHODS, SuiteSettings, log_method, measure_floor, protect_and_attack
+from .methods import check_methods
+from .suite import SuiteSettings, log_method, measure_floor, protect_and_attack
 
 UNPROTECTED = "unprotected"
 ScoreFn = Callable[[torch.Tensor], dict]  # gallery features [G, D] -> direction -> evaluate_reid metrics
@@ -64,9 +65,7 @@ def run_protected_gallery(result: GalleryResult, model: nn.Module, gallery: torc
     the recoveries of 8).
     """
     settings = result.settings
-    unknown = [m for m in settings.methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown methods {unknown}; known: {sorted(METHODS)}")
+    check_methods(settings.methods)
     config = config or FadeConfig()
     grid_index = torch.arange(min(settings.grid_images, 8, gallery.shape[0]))
     original_features = extract_features(model, gallery)

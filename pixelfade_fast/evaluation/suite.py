@@ -13,8 +13,6 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable
-
 import torch
 from torch import nn
 
@@ -22,16 +20,13 @@ from ..config import FadeConfig
 from ..data.images import load_images
 from ..data.records import ReIDSplit, Record
 from ..engine import extract_features, per_image_loss
-from .ablations import ABLATIONS
 from .attack import attacker_noise, prior_floor, run_attack
 from .attack_settings import ATTACK_PRESETS, AttackSettings
-from .baselines import BASELINES, PIXEL_FILTERS
 from .leakage import attack_verdict
+from .methods import METHODS, check_methods, default_methods
 from .privacy import anderson_darling_summary, to_normalised
 from .reid_metrics import reid_settings
 
-METHODS: dict[str, Callable[[nn.Module, torch.Tensor, int], torch.Tensor]] = {**BASELINES, **ABLATIONS}
-KNOWN_NOISE_METHODS = ("pixelfade",)  # methods whose η is fade_noise(derive_keys(seed, 0..N-1))
 # run_attack's figures kept per method: best-of attack and its winners, the U-Net alone, floor, leakage, visual.
 ATTACK_KEYS = ("psnr", "ssim", "psnr_attacker", "ssim_attacker", "unet_psnr", "unet_ssim", "floor_psnr", "floor_ssim",
                "leakage_psnr", "leakage_ssim", "unet_leakage_psnr", "unet_leakage_ssim", "visual_psnr", "visual_ssim")
@@ -41,7 +36,7 @@ KNOWN_NOISE_KEYS = ("psnr", "ssim", "psnr_attacker", "ssim_attacker", "unet_psnr
 
 @dataclass
 class SuiteSettings:
-    methods: tuple[str, ...] = ("pixelfade", "pixelfade_released", "mosaic", "blur", "avih")
+    methods: tuple[str, ...] = field(default_factory=default_methods)
     attack: AttackSettings = ATTACK_PRESETS["strong"]
     seed: int = 0
     known_noise: bool = True
@@ -107,7 +102,8 @@ def measure_floor(train: torch.Tensor, test: torch.Tensor, settings: SuiteSettin
 def protect_and_attack(method: str, model: nn.Module, test: torch.Tensor, train: torch.Tensor, floor: dict,
                        settings: SuiteSettings, config: FadeConfig,
                        original_features: torch.Tensor | None = None) -> MethodRun:
-    """Protect ``test`` and the attacker's ``train`` with ``method``, then the recovery attack (against
+    """Protect ``test`` and the attacker's ``train`` with ``method`` (a registered name; PixelFade methods use
+    ``config``), then the recovery attack (against
     ``floor``, an attack_floor result; every figure the best of several attackers), AD, met-ε rate, timings and,
     for PixelFade, the known-noise attack. Pixel filters (blur, mosaic) are applied afresh to every augmented
     training batch of the attack, the other methods once. The test and training sets are protected with
@@ -119,18 +115,18 @@ def protect_and_attack(method: str, model: nn.Module, test: torch.Tensor, train:
     device = test.device
     attack_kw = dict(seed=settings.seed, device=device, progress=None)
     test_seed, train_seed = settings.seed * 2 + 1, settings.seed * 2 + 2
-    protect_fn = METHODS[method]
-    on_the_fly = method in PIXEL_FILTERS
+    entry = METHODS[method]
+    on_the_fly = entry.pixel_filter
     _log(f"[{method}] protecting {test.shape[0]} test" + ("" if on_the_fly else f" and {train.shape[0]} training")
          + " images")
     started = time.perf_counter()
-    protected_test = protect_fn(model, test, test_seed).clamp(0, 1)
-    protected_train = None if on_the_fly else protect_fn(model, train, train_seed).clamp(0, 1)
+    protected_test = entry.protect(model, test, test_seed, config).clamp(0, 1)
+    protected_train = None if on_the_fly else entry.protect(model, train, train_seed, config).clamp(0, 1)
     protect_s = time.perf_counter() - started
     protected_count = test.shape[0] + (0 if on_the_fly else train.shape[0])
     protected_features = extract_features(model, protected_test)
     _log(f"[{method}] recovery attack" + (" (pairs protected on the fly)" if on_the_fly else ""))
-    fresh = (lambda images, fn=protect_fn: fn(model, images, train_seed)) if on_the_fly else None
+    fresh = (lambda images: entry.protect(model, images, train_seed, config)) if on_the_fly else None
     attack = run_attack(protected_train, train, protected_test, test, settings.attack, floor=floor,
                         protect_fn=fresh, **attack_kw)
     losses = per_image_loss(protected_features, original_features)
@@ -140,7 +136,7 @@ def protect_and_attack(method: str, model: nn.Module, test: torch.Tensor, train:
                    met_epsilon_rate=config.met_epsilon_rate(losses, original_features),
                    median_feature_loss=float(losses.median()), protect_s=protect_s,
                    protect_images_per_s=protected_count / protect_s)
-    if settings.known_noise and method in KNOWN_NOISE_METHODS:
+    if settings.known_noise and entry.known_noise:
         _log(f"[{method}] known-noise attack (the attacker was given η)")
         shape = tuple(test.shape[1:])
         known = run_attack(protected_train, train, protected_test, test, settings.attack, floor=floor,
@@ -158,10 +154,9 @@ def log_method(method: str, mean_ap: float, metrics: dict) -> None:
 
 def run_suite(model: nn.Module, split: ReIDSplit, settings: SuiteSettings, *, dataset: str = "",
               config: FadeConfig | None = None) -> SuiteResult:
-    """Runs every method of ``settings`` on ``split`` (query + gallery are protected; train feeds the attack)."""
-    unknown = [m for m in settings.methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown methods {unknown}; known: {sorted(METHODS)}")
+    """Runs every method of ``settings`` on ``split`` (query + gallery are protected; train feeds the attack) with
+    ``config`` (default FadeConfig()) for the PixelFade methods and the met-ε rate."""
+    check_methods(settings.methods)
     config = config or FadeConfig()
     device = next(model.parameters()).device
     size = tuple(model.input_size)

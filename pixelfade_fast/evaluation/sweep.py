@@ -1,7 +1,8 @@
 """Parameter analysis (paper Fig. 5): PixelFade's Re-ID utility and recovery privacy as one setting varies.
 
 For each swept FadeConfig field (T, β, ε, I) and each value, the test split and the attacker's training split
-are protected with the base configuration changed in that field alone; the row records protected->protected
+are protected and attacked as the suite does (``suite.protect_and_attack``) with the base configuration changed
+in that field alone; the row records protected->protected
 mAP / rank-1, the best-of-attackers recovery (leakage.best_of) against the shared floor, and the met-ε rate.
 A configuration that occurs in several sweeps (the defaults) is run once. Rows are written as a CSV with the
 columns ``SWEEP_COLUMNS``; figures.parameter_sweep_figure draws the four panels from it.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,11 +18,10 @@ import torch
 from torch import nn
 
 from ..config import FadeConfig
-from ..engine import extract_features, per_image_loss
-from .attack import prior_floor, run_attack
+from ..engine import extract_features
 from .attack_settings import AttackSettings
-from .baselines import pixelfade
 from .reid_metrics import reid_settings
+from .suite import SuiteSettings, attack_floor, protect_and_attack
 
 # The swept FadeConfig fields with their axis labels (paper notation), in the order of Fig. 5's panels.
 SWEEP_PARAMETERS = {"steps": "number of steps T", "beta": "step size β",
@@ -68,34 +67,28 @@ def run_sweep(model: nn.Module, data: SweepData, values: dict[str, Sequence], at
     """One row per (parameter, value), in the order of ``values``; see the module docstring."""
     base = base or FadeConfig()
     values = check_values(values, base)
-    device = next(model.parameters()).device
     original_features = extract_features(model, data.test)
     q, n = slice(0, data.num_query), data.num_query
-    floor = prior_floor(data.train, data.test, attack, seed=seed, device=device)
-    test_seed, train_seed = seed * 2 + 1, seed * 2 + 2
+    settings = SuiteSettings(attack=attack, seed=seed, known_noise=False)
+    floor = attack_floor(data.train, data.test, settings)
+    method = "pixelfade" if base.schedule == "paper" else "pixelfade_released"
     cache: dict[FadeConfig, dict] = {}
     rows = []
     for name, sweep in values.items():
         for value in sweep:
             config = dataclasses.replace(base, **{name: value})
             if config not in cache:
-                started = time.perf_counter()
-                protected_test = pixelfade(model, data.test, config, seed=test_seed).clamp(0, 1)
-                protected_train = pixelfade(model, data.train, config, seed=train_seed).clamp(0, 1)
-                protect_s = time.perf_counter() - started
-                features = extract_features(model, protected_test)
-                reid = reid_settings(original_features[q], features[q], original_features[n:], features[n:],
+                run = protect_and_attack(method, model, data.test, data.train, floor, settings, config,
+                                         original_features)
+                reid = reid_settings(original_features[q], run.features[q], original_features[n:], run.features[n:],
                                      data.pids[:n], data.camids[:n], data.pids[n:], data.camids[n:])
-                result = run_attack(protected_train, data.train, protected_test, data.test, attack, seed=seed,
-                                    device=device, floor=floor)
-                pp = reid["protected->protected"]
-                losses = per_image_loss(features, original_features)
+                pp, result = reid["protected->protected"], run.privacy
                 cache[config] = dict(map=pp["mAP"], rank1=pp["rank1"], recovery_ssim=result["ssim"],
                                      recovery_ssim_attacker=result["ssim_attacker"], unet_ssim=result["unet_ssim"],
                                      recovery_psnr=result["psnr"], recovery_psnr_attacker=result["psnr_attacker"],
                                      floor_ssim=floor["ssim"], floor_psnr=floor["psnr"],
-                                     met_epsilon_rate=config.met_epsilon_rate(losses, original_features),
-                                     protect_s=protect_s, config_hash=config.config_hash())
+                                     met_epsilon_rate=result["met_epsilon_rate"], protect_s=result["protect_s"],
+                                     config_hash=config.config_hash())
             row = dict(parameter=name, value=value, is_default=value == getattr(base, name), **cache[config])
             log(f"{name}={value}: mAP {row['map']:.3f}, recovery SSIM {row['recovery_ssim']:.3f} "
                 f"({row['recovery_ssim_attacker']}), floor {row['floor_ssim']:.3f}, met ε {row['met_epsilon_rate']:.0%}")

@@ -9,23 +9,13 @@ from typing import Sequence
 import torch
 
 from .. import _backend
-from .. import reference as _reference
 from ..op_checks import check_image_shape, check_keys, check_step_args
 
 
 def resolve_op(op: str, backend: str | None, device: torch.device):
     """The implementation of ``op`` on ``backend`` for tensors on ``device``, without argument checks: for loops
     that check their (fixed) buffers once and then call the op every step."""
-    name = _backend.resolve(backend, device)
-    if name == "reference":
-        return getattr(_reference, op)
-    if name == "cpp":
-        from .. import _cpp  # noqa: F401  (loads pixelfade_fast._C and its fake kernels)
-
-        return getattr(torch.ops.pixelfade, op)
-    from .. import kernels
-
-    return getattr(kernels, op)
+    return _backend.BACKENDS[_backend.resolve(backend, device)].op(op)
 
 
 def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: torch.Tensor, do_pro: torch.Tensor,

@@ -5,21 +5,17 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..cli.evaluate_command import limit_test_ids, suite_settings
-from ..cli.options import resolve_device
-from ..config import FadeConfig
-from ..data import read_market1501
 from ..data.captions import read_captions
 from ..data.records import DatasetNotFoundError, ReIDSplit
 from ..data.synthped import read_modalities
 from ..errors import UserError
-from .scenario_report import summary_table, write_scenario_report
-from .suite import METHODS
+from ..evaluation.scenario_report import summary_table, write_scenario_report
+from .evaluate_command import SCENARIO_METHODS, parse_methods, read_split, suite_settings
+from .options import config_from_args, resolve_device
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUNDLED_DUAL_ENCODER = ASSETS / "dual_encoder_synthped.safetensors"
 BUNDLED_CROSS_MODALITY = ASSETS / "osnet_x0_25_synthped_vi.safetensors"
-SCENARIO_METHODS = "pixelfade,avih,mosaic,blur"
 
 
 def _log(message: str) -> None:
@@ -32,17 +28,15 @@ def _only(records, camids):
 
 def evaluate_scenario(args) -> int:
     """Run the task of ``args`` (the parsed ``pixelfade evaluate`` options) and write its report."""
-    methods = tuple(m.strip() for m in (args.methods or SCENARIO_METHODS).split(",") if m.strip())
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise UserError(f"unknown methods {unknown}; choose from {', '.join(sorted(METHODS))}")
+    methods = parse_methods(args.methods, SCENARIO_METHODS)
+    config = config_from_args(args)
     if args.data != "synthped":
         raise UserError(f"--task {args.task} needs --data synthped (a SynthPed root generated with captions "
                          f"and infrared cameras, e.g. by scripts/scenario_reports.py), got --data {args.data}")
     device = resolve_device(args.device)
     root = Path(args.root)
+    split = read_split(args)
     try:
-        split = limit_test_ids(read_market1501(root), args.max_test_ids, args.seed)
         infrared = read_modalities(root)[1] if args.task == "vi" or (root / "modalities.json").is_file() else set()
         captions = {} if args.task == "vi" else {
             k: v for folder in ("query", "bounding_box_test") for k, v in read_captions(root / folder).items()}
@@ -52,9 +46,9 @@ def evaluate_scenario(args) -> int:
     name = args.name or f"SynthPed {root.name}"
     try:
         if args.task == "t2i":
-            result = _text_to_image(args, split, infrared, captions, settings, name, device)
+            result = _text_to_image(args, split, infrared, captions, settings, config, name, device)
         else:
-            result = _visible_infrared(args, split, infrared, settings, name, device)
+            result = _visible_infrared(args, split, infrared, settings, config, name, device)
     except ValueError as error:
         raise UserError(f"{error}")
     report = write_scenario_report(result, Path(args.out), shlex.join(["pixelfade", *(args.argv or [])]))
@@ -63,9 +57,9 @@ def evaluate_scenario(args) -> int:
     return 0
 
 
-def _text_to_image(args, split, infrared, captions, settings, name, device):
+def _text_to_image(args, split, infrared, captions, settings, config, name, device):
     from ..models.dual_encoder import load_dual_encoder
-    from .text_to_image import run_text_to_image
+    from ..evaluation.text_to_image import run_text_to_image
 
     weights = Path(args.weights) if args.weights else BUNDLED_DUAL_ENCODER
     try:
@@ -75,16 +69,16 @@ def _text_to_image(args, split, infrared, captions, settings, name, device):
     visible = {r.camid for r in split.gallery} - infrared
     split = ReIDSplit(train=_only(split.train, visible), query=_only(split.query, visible),
                       gallery=_only(split.gallery, visible))
-    return run_text_to_image(model, split, captions, settings, dataset=name, config=FadeConfig(), log=_log)
+    return run_text_to_image(model, split, captions, settings, dataset=name, config=config, log=_log)
 
 
-def _visible_infrared(args, split, infrared, settings, name, device):
+def _visible_infrared(args, split, infrared, settings, config, name, device):
     from ..models.spec import load_model_spec
-    from .visible_infrared import run_visible_infrared
+    from ..evaluation.visible_infrared import run_visible_infrared
 
     spec, weights = args.model, args.weights
     if spec == "osnet_x0_25" and weights is None:  # the bundled cross-modality model, not the RGB demo model
         weights = str(BUNDLED_CROSS_MODALITY)
     model = load_model_spec(spec, weights=weights, input_size=args.input_size, mean=args.mean, std=args.std,
                             allow_pickle=args.allow_pickle).to(device)
-    return run_visible_infrared(model, split, infrared, settings, dataset=name, config=FadeConfig(), log=_log)
+    return run_visible_infrared(model, split, infrared, settings, dataset=name, config=config, log=_log)

@@ -1,0 +1,153 @@
+"""Every extension registry: a toy registration appears in the command line (choices, --help or listing) and
+works through the same path as the built-in entries."""
+import pytest
+import torch
+from torch import nn
+
+from pixelfade_fast import FadeConfig, _backend, cli, ops
+from pixelfade_fast import reference as ref
+from pixelfade_fast.data import datasets
+from pixelfade_fast.data.records import ReIDSplit, Record
+from pixelfade_fast.errors import UserError
+from pixelfade_fast.evaluation import methods
+from pixelfade_fast.models import spec as model_spec
+from pixelfade_fast.models.extractor import FeatureExtractor
+
+
+def _help(capsys, *command: str) -> str:
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*command, "--help"])
+    assert stop.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+
+
+@pytest.fixture
+def toy_backend(monkeypatch):
+    """A backend whose ops are the reference's, counted."""
+    monkeypatch.setattr(_backend, "BACKENDS", dict(_backend.BACKENDS))
+    calls = []
+
+    def op(name):
+        def run(*args):
+            calls.append(name)
+            return getattr(ref, name)(*args)
+        return run
+
+    status = _backend.BackendStatus("toy", True, False, "toy runs on the CPU only")
+    _backend.register_backend(_backend.Backend("toy", lambda: status, op, "a test backend", auto_devices=()))
+    return calls
+
+
+def test_a_registered_backend_is_listed_chosen_by_name_and_runs_the_ops(toy_backend, capsys):
+    assert cli.main(["backends"]) == 0
+    assert "toy        runs on: cpu        toy runs on the CPU only" in capsys.readouterr().out
+    assert "toy" in _backend.backend_choices()
+    keys = ref.derive_keys(3, range(2))
+    torch.testing.assert_close(ops.fade_noise(keys, (3, 4, 2), backend="toy"), ref.fade_noise(keys, (3, 4, 2)),
+                               rtol=0, atol=0)
+    assert toy_backend == ["fade_noise"]
+    assert _backend.resolve("auto", torch.device("cpu")) != "toy"  # auto_devices=(): only by name
+    with pytest.raises(RuntimeError, match="cannot run on cuda tensors here: toy runs on the CPU only"):
+        _backend.resolve("toy", torch.device("cuda"))
+    with pytest.raises(ValueError, match="already registered"):
+        _backend.register_backend(_backend.BACKENDS["toy"])
+
+
+def test_auto_prefers_the_backends_in_registration_order():
+    expected = next(name for name, b in _backend.BACKENDS.items() if "cpu" in b.auto_devices and b.status().cpu)
+    assert _backend.resolve("auto", torch.device("cpu")) == expected
+    with pytest.raises(ValueError, match="unknown backend 'nope'"):
+        _backend.resolve("nope", torch.device("cpu"))
+
+
+class _Mean(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+
+
+@pytest.fixture
+def toy_model_format(monkeypatch):
+    monkeypatch.setattr(model_spec, "MODEL_FORMATS", dict(model_spec.MODEL_FORMATS))
+
+    def load(spec, options):
+        return FeatureExtractor(_Mean(), input_size=options.input_size or (8, 4), mean=(0.5,) * 3, std=(0.25,) * 3,
+                                model_id=spec)
+
+    model_spec.register_model_format(model_spec.ModelFormat(
+        "channel_mean", "FILE.mean", "the per-channel mean (a test format)", lambda s: s.endswith(".mean"), load))
+
+
+def test_a_registered_model_format_is_in_the_help_and_loads(toy_model_format, capsys):
+    for command in ("protect", "evaluate"):
+        assert "FILE.mean: the per-channel mean (a test format)" in _help(capsys, command)
+    assert cli.main(["models"]) == 0
+    assert "FILE.mean" in capsys.readouterr().out
+    model = model_spec.load_model_spec("x.mean", input_size=(6, 2))
+    assert model.model_id == "x.mean" and tuple(model.input_size) == (6, 2)
+    assert model(torch.ones(1, 3, 6, 2)).shape == (1, 3)
+    with pytest.raises(UserError, match=r"fits no model format \(.*FILE.mean\)"):
+        model_spec.load_model_spec("resnet9000")
+
+
+def _invert(model, images, seed, config):
+    return 1.0 - images
+
+
+@pytest.fixture
+def toy_method(monkeypatch):
+    monkeypatch.setattr(methods, "METHODS", dict(methods.METHODS))
+    return methods.register_method(methods.Method("invert", _invert, "1 - x (a test method)", pixel_filter=True))
+
+
+def test_a_registered_method_is_in_the_help_and_the_suite_runs_it(toy_method, capsys, tmp_path):
+    text = _help(capsys, "evaluate")
+    assert "invert" in text
+    # not in the default list: the default list is the registered methods marked default
+    assert "default: pixelfade,pixelfade_released,mosaic,blur,avih;" in text
+    assert methods.check_methods(["invert", "blur"]) == ("invert", "blur")
+    from pixelfade_fast.evaluation.attack_settings import attack_preset
+    from pixelfade_fast.evaluation.suite import SuiteSettings, protect_and_attack
+    from pixelfade_fast.models import build_model
+
+    model = build_model("tiny_cnn", seed=0, input_size=(32, 16))
+    generator = torch.Generator().manual_seed(0)
+    test, train = torch.rand(4, 3, 32, 16, generator=generator), torch.rand(6, 3, 32, 16, generator=generator)
+    settings = SuiteSettings(methods=("invert",), attack=attack_preset("tiny", epochs=1, width=8, max_pairs=None))
+    floor = {"psnr": 0.0, "ssim": 0.0, "attackers": {"mean": {"psnr": 0.0, "ssim": 0.0}}}
+    run = protect_and_attack("invert", model, test, train, floor, settings, FadeConfig())
+    torch.testing.assert_close(run.protected, 1.0 - test)
+    assert run.privacy["visual_psnr"] > 0 and "known_noise_psnr" not in run.privacy
+
+
+def test_methods_are_registered_once_with_their_properties():
+    assert methods.default_methods() == ("pixelfade", "pixelfade_released", "mosaic", "blur", "avih")
+    assert {n for n, m in methods.METHODS.items() if m.pixel_filter} == {"mosaic", "blur"}
+    assert {n for n, m in methods.METHODS.items() if m.known_noise} == {"pixelfade"}
+    with pytest.raises(ValueError, match="unknown methods \\['sharpen'\\]"):
+        methods.check_methods(["blur", "sharpen"])
+    with pytest.raises(ValueError, match="already registered"):
+        methods.register_method(methods.METHODS["blur"])
+
+
+@pytest.fixture
+def toy_dataset(monkeypatch, tmp_path):
+    monkeypatch.setattr(datasets, "DATASETS", dict(datasets.DATASETS))
+    image = tmp_path / "a.png"
+    image.write_bytes(b"not read here")
+
+    def read(root):
+        return ReIDSplit(query=[Record(str(image), 1, 0)], gallery=[Record(str(image), 1, 1)])
+
+    datasets.register_dataset(datasets.Dataset("toylist", read, "one image twice (a test layout)"))
+
+
+def test_a_registered_dataset_is_a_data_choice_and_is_read(toy_dataset, capsys):
+    assert "toylist: one image twice (a test layout)" in _help(capsys, "evaluate")
+    args = cli.build_parser().parse_args(["evaluate", "--data", "toylist", "--root", "r", "--out", "o"])
+    assert args.data == "toylist"
+    split = datasets.read_dataset("toylist", "r")
+    assert [r.camid for r in split.query + split.gallery] == [0, 1]
+    with pytest.raises(ValueError, match="no separate image root"):
+        datasets.read_dataset("toylist", "r", image_root="elsewhere")
+    with pytest.raises(ValueError, match="unknown dataset layout 'nope'"):
+        datasets.read_dataset("nope", "r")
