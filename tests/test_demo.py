@@ -1,12 +1,14 @@
 """`make demo` (pixelfade_fast/demo.py), run small: the gallery command's outputs, the before/after picture,
 Re-ID and the privacy check with its verdict, all from what the run itself wrote."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from pixelfade_fast import demo
+from pixelfade_fast.data import generate_synthped
 from pixelfade_fast.evaluation.attack_settings import attack_preset
 from pixelfade_fast.gallery.manifest import Manifest
 
@@ -84,3 +86,15 @@ def test_the_summary_names_the_verdict_and_the_outputs(small_demo, capsys):
     text = capsys.readouterr().out
     assert f"attack verdict: {check['verdict']['status']}" in text
     assert f"outputs in {out}/" in text and "before_after.png" in text
+
+
+def test_the_sample_is_24_gallery_images_of_12_people_and_24_attacker_pairs_of_others(tmp_path):
+    """README: 24 gallery images (12 identities x 2 cameras) and 24 public pairs of other identities."""
+    split = generate_synthped(tmp_path, **demo.SAMPLE)
+    assert len(split.gallery) == len(split.query) == len(split.train) == 24
+    assert len(split.pids("gallery")) == 12 and split.camids("gallery") == {0, 1}
+    assert not split.pids("train") & split.pids("gallery") and split.pids("query") == split.pids("gallery")
+    again = generate_synthped(tmp_path / "again", **demo.SAMPLE)  # deterministic: the same pixels every time
+    for first, second in zip(split.gallery + split.train, again.gallery + again.train):
+        assert Path(first.path).name == Path(second.path).name
+        assert Path(first.path).read_bytes() == Path(second.path).read_bytes()
