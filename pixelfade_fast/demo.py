@@ -179,7 +179,8 @@ def _print_summary(out: Path, check: dict) -> None:
     _log("\nRe-ID, original queries against the gallery (bundled model): "
          f"original mAP {oo['mAP']:.1%} rank-1 {oo['rank1']:.1%}; protected mAP {op['mAP']:.1%} "
          f"rank-1 {op['rank1']:.1%}")
-    _log(f"recovery attack ({check['attack']}); floor {floor['psnr']:.2f} dB / {floor['ssim']:.3f} SSIM")
+    _log(f"recovery attack trained on {check['sample']['attacker_pairs']} pairs ({check['attack']}); floor "
+         f"{floor['psnr']:.2f} dB / {floor['ssim']:.3f} SSIM")
     for method, p in check["privacy"].items():
         _log(f"  {method:9s} trained U-Net {p['unet_psnr']:.2f} dB / {p['unet_ssim']:.3f} SSIM "
              f"({p['unet_leakage_psnr']:+.2f} dB / {p['unet_leakage_ssim']:+.3f} over the floor); best attacker "

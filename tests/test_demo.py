@@ -85,6 +85,7 @@ def test_the_summary_names_the_verdict_and_the_outputs(small_demo, capsys):
     demo._print_summary(out, check)
     text = capsys.readouterr().out
     assert f"attack verdict: {check['verdict']['status']}" in text
+    assert "recovery attack trained on 8 pairs" in text
     assert f"outputs in {out}/" in text and "before_after.png" in text
 
 
