@@ -9,6 +9,7 @@ import torch
 from pixelfade_fast import FadeConfig, cli
 from pixelfade_fast.cli import options as cli_options
 from pixelfade_fast.errors import UserError
+from pixelfade_fast.schedules import FINAL, FINISH, INIT, MAIN, phase_of_step
 
 
 def _main(argv: list[str]) -> int:
@@ -94,6 +95,11 @@ def test_the_step_options_help_says_init_and_final_count_inside_steps():
     for init, final in ((4, 7), (11, 0)):
         with pytest.raises(ValueError, match="count inside FadeConfig.steps"):
             FadeConfig(steps=10, init_steps=init, final_steps=final)
+    FadeConfig(steps=1, init_steps=0, final_steps=0)  # "at least 1"
+    # init steps are the first of the T steps, final steps the last; the finishing steps come after T
+    config = FadeConfig(steps=10, init_steps=3, final_steps=2)
+    phases = [phase_of_step(config, t) for t in range(12)]
+    assert phases == [INIT] * 3 + [MAIN] * 5 + [FINAL] * 2 + [FINISH] * 2
 
 
 @pytest.mark.parametrize("build, expected", [
