@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from .cli import main as pixelfade
 from .data import generate_synthped, load_images, read_market1501

@@ -7,7 +7,7 @@ from torch import nn
 
 from helpers import assert_close_report
 from pixelfade_fast.models import build_model
-from pixelfade_fast.models.fold_batchnorm import FoldError, fold_batchnorm
+from pixelfade_fast.engine.fold_batchnorm import FoldError, fold_batchnorm
 
 # (name, input size, BatchNorms expected to remain: the ones no conv/linear feeds directly)
 ZOO = [("tiny_cnn", (64, 32), 0), ("osnet_x0_25", (64, 32), 0), ("agw_r50_nl", (64, 32), 1)]

@@ -405,7 +405,8 @@ def test_refine_gives_the_missed_images_more_steps(gallery, tmp_path, capsys):
     with __import__("torch").no_grad():
         pixels = load_image(out / after[path].output).unsqueeze(0)
         original = load_image(root / path, SIZE).unsqueeze(0)
-        loss = per_image_loss(model(model.normalize(pixels)), model(model.normalize(original)))
+        space = model.input_space
+        loss = per_image_loss(model(space.normalise(pixels)), model(space.normalise(original)))
     assert abs(float(loss) - after[path].final_loss) < 1e-4
     # another model is refused
     other = tiny_weights(tmp_path / "other.safetensors", seed=5)

@@ -284,18 +284,21 @@ def test_input_gradients_match_finite_differences():
 # --------------------------------------------------------------------------- wrapper
 
 
-def test_wrapper_normalisation_and_bounds():
-    model = build_model("tiny_cnn", seed=0)
+def test_wrapper_input_space_and_bounds():
+    model = build_model("tiny_cnn", seed=0, mean=(0.5, 0.25, 0.125), std=(0.5, 0.2, 0.3))
+    space = model.input_space
+    assert space.to_json() == {"mean": [0.5, 0.25, 0.125], "std": [0.5, 0.2, 0.3]}
+    default = build_model("tiny_cnn", seed=0).input_space
+    torch.testing.assert_close(torch.tensor(default.mean), torch.tensor(IMAGENET_MEAN))
+    torch.testing.assert_close(torch.tensor(default.std), torch.tensor(IMAGENET_STD))
     pixels = torch.rand(3, 3, 8, 4)
-    x = model.normalize(pixels)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    torch.testing.assert_close(x, (pixels - mean) / std)
-    torch.testing.assert_close(model.denormalize(x), pixels)
-    lo, hi = model.pixel_bounds()
+    x = space.normalise(pixels)
+    torch.testing.assert_close(x, (pixels - model.mean) / model.std)
+    torch.testing.assert_close(space.to_pixels(x), pixels)
+    lo, hi = space.bounds("cpu")
     assert lo.shape == hi.shape == (3,)
-    torch.testing.assert_close(lo, model.normalize(torch.zeros(1, 3, 1, 1)).view(3))
-    torch.testing.assert_close(hi, model.normalize(torch.ones(1, 3, 1, 1)).view(3))
+    torch.testing.assert_close(lo, space.normalise(torch.zeros(1, 3, 1, 1)).view(3))
+    torch.testing.assert_close(hi, space.normalise(torch.ones(1, 3, 1, 1)).view(3))
     assert (x >= lo.view(1, 3, 1, 1) - 1e-6).all() and (x <= hi.view(1, 3, 1, 1) + 1e-6).all()
     assert list(model.state_dict()) == ["backbone." + k for k in model.backbone.state_dict()]
 

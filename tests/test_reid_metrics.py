@@ -49,7 +49,7 @@ def test_hand_computed_case():
     qf = torch.tensor([[x] for x, _, _ in q], dtype=torch.float64)
     gf = torch.tensor([[x] for x, _, _ in g], dtype=torch.float64)
     res = evaluate_reid(qf, [p for _, p, _ in q], [c for _, _, c in q], gf, [p for _, p, _ in g],
-                        [c for _, _, c in g], ranks=(1, 2, 3, 5), normalize=False)
+                        [c for _, _, c in g], ranks=(1, 2, 3, 5), normalise=False)
     assert res["num_valid_queries"] == 3 and res["num_queries"] == 4
     assert res["rank1"] == pytest.approx(1 / 3)          # only B
     assert res["rank2"] == pytest.approx(2 / 3)          # A and B

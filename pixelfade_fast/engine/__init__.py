@@ -1,25 +1,28 @@
 """The protection engine: ``protect(model, images, config)`` and the pieces it is made of.
 
-features.py   the model as the engine sees it (features, per-image loss, input space, frozen)
+features.py   the model as the engine sees it (per-image loss, frozen weights, features of a pixel set)
 checks.py     input checks with messages that say what to do
-step.py       the fused step's calling form (per-step flags, per-batch constants) and 8-bit rounding
+step.py       the fused step's calling form (per-step flags, per-batch constants)
 loop.py       ``FadeLoop``: one batch shape's loop on static buffers with a device step counter
 graph.py      CUDA-graph capture of a whole step
+fold_batchnorm.py  BatchNorm folding into the preceding conv/linear layer, checked on a probe batch
 acceleration.py  model-side speed options (BatchNorm folding, channels_last, bf16, compile, graphs)
-protector.py  ``Protector``: set-up and loops shared by protect(), the gallery, ablations and baselines
+protector.py  ``Protector``: set-up, the loop and the one batch driver (``protect_all``) shared by protect(),
+              the gallery, the ablations and the baselines
 protect.py    ``protect()`` and ``ProtectResult``
+
+The model's input space is ``pixelfade_fast.input_space.InputSpace``; its output and device conventions are
+in ``pixelfade_fast.feature_model`` (leaf modules that the models import too).
 """
 from .acceleration import Acceleration, PreparedModel, prepare_model
 from .checks import check_batch_size, check_features, check_images, check_uids
-from .features import (FeatureFn, extract_features, features_of, frozen, model_device, normalisation,
-                       nvtx_range, per_image_loss)
+from .features import FeatureFn, extract_features, frozen, normalisation, nvtx_range, per_image_loss
 from .loop import FadeLoop, Observer, StepRecord
-from .protect import DEFAULT_BATCH, ProtectResult, protect
-from .protector import BatchResult, BatchSetup, Protector
-from .step import BatchConstants, PixelQuantizer, StepFn, check_step, fused_step
+from .protect import ProtectResult, protect
+from .protector import DEFAULT_BATCH, BatchResult, BatchRun, BatchSetup, Protector
+from .step import BatchConstants, StepFn, check_step, fused_step
 
-__all__ = ["Acceleration", "BatchConstants", "BatchResult", "BatchSetup", "DEFAULT_BATCH", "FadeLoop", "FeatureFn", "Observer",
-           "PixelQuantizer", "PreparedModel", "ProtectResult", "Protector", "StepFn", "StepRecord",
+__all__ = ["Acceleration", "BatchConstants", "BatchResult", "BatchRun", "BatchSetup", "DEFAULT_BATCH", "FadeLoop",
+           "FeatureFn", "Observer", "PreparedModel", "ProtectResult", "Protector", "StepFn", "StepRecord",
            "check_batch_size", "check_features", "check_images", "check_step", "check_uids", "extract_features",
-           "features_of", "frozen", "fused_step", "model_device", "normalisation", "nvtx_range", "per_image_loss",
-           "prepare_model", "protect"]
+           "frozen", "fused_step", "normalisation", "nvtx_range", "per_image_loss", "prepare_model", "protect"]

@@ -13,8 +13,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..models.fold_batchnorm import FoldError, fold_batchnorm
-from .features import FeatureFn, features_of
+from ..feature_model import features_of
+from .features import FeatureFn
+from .fold_batchnorm import FoldError, fold_batchnorm
 
 
 @dataclass(frozen=True)

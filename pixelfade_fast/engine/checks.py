@@ -6,7 +6,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .features import model_device
+from ..feature_model import model_device
 
 
 def check_images(images: torch.Tensor, model: nn.Module) -> None:

@@ -13,10 +13,11 @@ from typing import Callable
 import torch
 
 from ..config import FadeConfig
+from ..input_space import InputSpace
 from ..reference.rng import KEY_WORDS
 from ..schedules import FINAL, FINISH, Schedule, StepFlags
 from .features import FeatureFn, nvtx_range, per_image_loss
-from .step import BatchConstants, PixelQuantizer, StepFn, check_step
+from .step import BatchConstants, StepFn, check_step
 
 
 @dataclass
@@ -36,16 +37,19 @@ Observer = Callable[[StepRecord], None]
 
 
 class FadeLoop:
-    """Static buffers and one step of PixelFade for batches of ``shape`` [B, C, H, W]."""
+    """Static buffers and one step of PixelFade for batches of ``shape`` [B, C, H, W]. ``quantise_in``: the
+    input space whose 8-bit grid the closing steps round to (None: no rounding)."""
 
     def __init__(self, features: FeatureFn, config: FadeConfig, shape: tuple[int, int, int, int],
-                 device: torch.device, step: StepFn, quantizer: PixelQuantizer | None = None) -> None:
+                 device: torch.device, step: StepFn, quantise_in: InputSpace | None = None) -> None:
         self.features = features
         self.config = config
         self.shape = tuple(shape)
         self.device = torch.device(device)
         self.step_fn = step
-        self.quantizer = quantizer
+        self.quantise_in = quantise_in
+        if quantise_in is not None:
+            quantise_in.constants(self.device)  # made now: a captured step must not copy from the host
         batch, channels = self.shape[0], self.shape[1]
         self.xp = torch.empty(self.shape, dtype=torch.float32, device=self.device)
         self.mom = torch.zeros_like(self.xp)
@@ -104,11 +108,7 @@ class FadeLoop:
         flags = self.schedule.step_flags(loss)
         with nvtx_range("fade_step", on_cuda), torch.no_grad():
             self.step_fn(self.xp, self.mom, grad.contiguous(), flags, self.constants)
-            if self.quantizer is not None:
-                self.quantizer(self.xp, (flags.phase == FINAL) | (flags.phase == FINISH))
+            if self.quantise_in is not None:
+                closing = (flags.phase == FINAL) | (flags.phase == FINISH)
+                self.xp.copy_(torch.where(closing, self.quantise_in.quantised(self.xp), self.xp))
         return loss, flags
-
-    def final_loss(self, features: FeatureFn) -> torch.Tensor:
-        """Per-image loss of the current xᵖ under ``features`` (the exact, fp32 model)."""
-        with torch.no_grad():
-            return per_image_loss(features(self.xp), self.target)

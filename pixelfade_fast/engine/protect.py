@@ -14,9 +14,7 @@ from ..reference.rng import DEFAULT_CONTRACT, derive_keys, random_seed
 from .acceleration import Acceleration
 from .checks import check_batch_size, check_images, check_uids
 from .loop import Observer
-from .protector import Protector
-
-DEFAULT_BATCH = {"cuda": 128, "cpu": 16}
+from .protector import DEFAULT_BATCH, Protector
 
 
 @dataclass
@@ -74,21 +72,10 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
     batch_size = batch_size or DEFAULT_BATCH.get(device.type, 16)
     seed = random_seed(rng_contract) if seed is None else int(seed)
     keys = derive_keys(seed, uid_list, rng_contract).to(device)
-    protected = torch.empty(images.shape, dtype=torch.float32, device=device)
-    final_loss = torch.empty(count, dtype=torch.float32, device=device)
-    epsilon = torch.empty(count, dtype=torch.float32, device=device)
     report = make_progress(progress, count, "protect")
     start = time.perf_counter()
     with Protector(model, config, backend=backend, acceleration=acceleration, observer=observer) as protector:
-        for first in range(0, count, batch_size):
-            last = min(first + batch_size, count)
-
-            def step_progress(done: int, total: int, first=first, size=last - first) -> None:
-                report(first + size * done / total, count)
-
-            batch = protector.protect_batch(images[first:last], keys[first:last], progress=step_progress)
-            protected[first:last], final_loss[first:last], epsilon[first:last] = (batch.pixels, batch.final_loss,
-                                                                                   batch.epsilon)
+        result = protector.protect_all(images, keys, batch_size, progress=report)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
@@ -96,5 +83,5 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
     timings = {"total_s": elapsed, "per_image_s": elapsed / count, "images_per_s": count / elapsed,
                "steps": config.total_steps, "batch_size": batch_size, **protector.notes,
                "acceleration": protector.options.to_dict()}
-    return ProtectResult(protected.to(images.dtype), final_loss, final_loss < epsilon, protector.backend, config,
-                         timings, epsilon)
+    return ProtectResult(result.pixels.to(images.dtype), result.final_loss, result.met_epsilon, protector.backend,
+                         config, timings, result.epsilon)

@@ -2,9 +2,9 @@
 
 Everything that does not change between batches is done once here: the backend is resolved, the model is
 prepared (BatchNorm folded, channels_last, compiled), and each batch shape gets one ``FadeLoop`` (and, on CUDA,
-one captured graph) that every later batch of that shape reuses. ``protect()``, the gallery command, the
-ablations and the AVIH baseline all set their batches up through ``setup`` so that they agree on the input
-space, the targets, the clamp bounds and the mask ids.
+one captured graph) that every later batch of that shape reuses. ``protect_all`` is the one batch driver:
+``protect()``, the ablations and the AVIH baseline run their image sets through it, so that they agree on the
+batching, the input space, the targets, the clamp bounds and the mask ids.
 """
 from __future__ import annotations
 
@@ -16,14 +16,18 @@ from torch import nn
 
 from .. import _backend, ops
 from ..config import FadeConfig
+from ..feature_model import model_device
+from ..input_space import InputSpace
 from .acceleration import Acceleration, PreparedModel, prepare_model
 from .checks import check_features
-from .features import frozen, model_device, normalisation, per_image_loss
+from .features import frozen, per_image_loss
 from .graph import CapturedStep
 from .loop import FadeLoop, Observer, StepRecord
-from .step import PixelQuantizer, StepFn, fused_step
+from .step import StepFn, fused_step
 
+DEFAULT_BATCH = {"cuda": 128, "cpu": 16}
 StepProgress = Callable[[int, int], None]  # (steps done, steps in all) of the batch in flight
+ImageProgress = Callable[[float, int], None]  # (images done, fractions included; images in all)
 
 
 @dataclass
@@ -31,13 +35,17 @@ class BatchSetup:
     """A batch ready for the loop: pixels and normalised images, fp32 targets f0, keys, bounds, mask ids."""
 
     pixels: torch.Tensor  # float32 [B, C, H, W] in [0, 1]
-    x: torch.Tensor  # (pixels - mean) / std
+    x: torch.Tensor  # where the loop starts: (pixels - mean) / std, or the normalised start images
     target: torch.Tensor  # float32 [B, D]
     keys: torch.Tensor  # int64 [B, 4] (reference.derive_keys)
     lo: torch.Tensor  # float32 [C]
     hi: torch.Tensor  # float32 [C]
     mask_ids: torch.Tensor  # uint8 [B, C, H, W]
     epsilon: torch.Tensor  # float32 [B]: each image's ε (absolute, or relative to its features' scale)
+
+
+# run_batch(rows of the image set, the batch set up) -> (protected pixels, final loss per image)
+BatchRun = Callable[[slice, BatchSetup], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
@@ -72,8 +80,7 @@ class Protector:
         self.backend = _backend.resolve(backend, self.device)
         self.options = (acceleration or Acceleration()).resolved(self.device)
         self.observer = observer
-        self.mean, self.std = normalisation(model, 3, self.device)
-        self.quantizer = PixelQuantizer(self.mean, self.std) if config.quantize else None
+        self.space = InputSpace.of(model, 3)
         self._step = fused_step(self.backend, self.device)
         self._prepared: PreparedModel | None = None
         self._loops: dict[tuple, tuple[FadeLoop, CapturedStep | None]] = {}
@@ -90,11 +97,12 @@ class Protector:
         self._frozen = None
 
     # ------------------------------------------------------------------------------------------ batch set-up
+    # gallery/refine.py's two calls; they go when it calls protect_all(start=...) (issue 21, done at the merge)
     def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
-        return (pixels.float() - self.mean.reshape(1, -1, 1, 1)) / self.std.reshape(1, -1, 1, 1)
+        return self.space.normalise(pixels)
 
     def to_pixels(self, x: torch.Tensor) -> torch.Tensor:
-        return (x * self.std.reshape(1, -1, 1, 1) + self.mean.reshape(1, -1, 1, 1)).clamp_(0.0, 1.0)
+        return self.space.to_pixels(x)
 
     def prepared(self, x: torch.Tensor) -> PreparedModel:
         """The model with the speed options applied (done at the first batch, whose shape the probe takes)."""
@@ -108,29 +116,33 @@ class Protector:
 
     def targets(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(normalised images, fp32 target features f0) of a batch of pixels [B, 3, H, W] in [0, 1]."""
-        x = self.normalise(pixels)
+        x = self.space.normalise(pixels)
         with torch.no_grad():
             target = self.prepared(x).exact_features(x).float()
         check_features(target, x.shape[0])
         return x, target
 
-    def setup(self, pixels: torch.Tensor, keys: torch.Tensor) -> BatchSetup:
-        """Normalise a batch of pixels [B, 3, H, W] in [0, 1], compute its targets and step constants."""
+    def setup(self, pixels: torch.Tensor, keys: torch.Tensor, start: torch.Tensor | None = None) -> BatchSetup:
+        """Normalise a batch of pixels [B, 3, H, W] in [0, 1], compute its targets and step constants.
+        start: pixels to start the loop from instead (targets, bounds and ε stay the originals')."""
         x, target = self.targets(pixels)
         channels = x.shape[1]
         if self.config.clamp == "pixel":
-            lo, hi = -self.mean / self.std, (1.0 - self.mean) / self.std
+            lo, hi = self.space.bounds(self.device)
         else:  # the released code's batch-global bounds
             lo, hi = x.min().expand(channels).float(), x.max().expand(channels).float()
         keys = keys.to(self.device)
         mask_ids = ops.fade_mask_ids(keys, x.shape[1:], self.config.num_masks, self.config.pixel_masks,
                                      backend=self.backend)
+        if start is not None:
+            x = self.space.normalise(start)
         return BatchSetup(pixels.float(), x, target, keys, lo.contiguous(), hi.contiguous(), mask_ids,
                           self.config.epsilon_of(target))
 
     # ------------------------------------------------------------------------------------------ the loop
     def _new_loop(self, shape: tuple, step: StepFn) -> FadeLoop:
-        return FadeLoop(self._prepared.loop_features, self.config, shape, self.device, step, self.quantizer)
+        return FadeLoop(self._prepared.loop_features, self.config, shape, self.device, step,
+                        self.space if self.config.quantize else None)
 
     def _cached_loop(self, shape: tuple, fill: Callable[[FadeLoop], None]) -> tuple[FadeLoop, CapturedStep | None]:
         """The loop (and captured step) for batches of ``shape``; ``fill`` loads a batch before a capture."""
@@ -224,9 +236,46 @@ class Protector:
         result.index_copy_(0, rows[:real], loop.xp[:real])
         return result
 
-    def protect_batch(self, pixels: torch.Tensor, keys: torch.Tensor, *,
+    def protect_batch(self, pixels: torch.Tensor, keys: torch.Tensor, *, start: torch.Tensor | None = None,
                       progress: StepProgress | None = None) -> BatchResult:
-        """One batch of pixels [B, 3, H, W] in [0, 1], protected."""
-        setup = self.setup(pixels, keys)
+        """One batch of pixels [B, 3, H, W] in [0, 1] (on the model's device), protected; ``start``: as in
+        ``protect_all``."""
+        setup = self.setup(pixels, keys, start)
         xp, final = self.run(setup, progress=progress)
-        return BatchResult(self.to_pixels(xp), final, setup.epsilon)
+        return BatchResult(self.space.to_pixels(xp), final, setup.epsilon)
+
+    def protect_all(self, images: torch.Tensor, keys: torch.Tensor, batch_size: int | None = None, *,
+                    start: torch.Tensor | None = None, run_batch: BatchRun | None = None,
+                    progress: ImageProgress | None = None) -> BatchResult:
+        """Protect ``images`` (pixels [N, 3, H, W] in [0, 1], any device) ``batch_size`` at a time, in order.
+
+        keys: int64 per-image keys (their noise and masks). batch_size: default 128 on CUDA, 16 on the CPU; the
+        bits depend on it (see ``protect``). start: pixels [N, 3, H, W] to start from instead of the images
+        (refining); targets, bounds and ε stay the images'. run_batch(rows, setup) -> (pixels, final loss):
+        another loop for each set-up batch (the ablations, AVIH) instead of ``protect_batch``'s. progress:
+        called with (images done, images in all), as the steps go (or after each batch, with run_batch).
+        The result's tensors lie on the images' device.
+        """
+        count, device = images.shape[0], images.device
+        batch_size = batch_size or DEFAULT_BATCH.get(self.device.type, 16)
+        pixels = torch.empty(images.shape, dtype=torch.float32, device=device)
+        final_loss = torch.empty(count, dtype=torch.float32, device=device)
+        epsilon = torch.empty(count, dtype=torch.float32, device=device)
+        for first in range(0, count, batch_size):
+            rows = slice(first, min(first + batch_size, count))
+            batch = images[rows].to(self.device)
+            batch_start = None if start is None else start[rows].to(self.device)
+            if run_batch is None:
+                def step_progress(done: int, steps: int, first: int = first, size: int = rows.stop - first) -> None:
+                    progress(first + size * done / steps, count)
+
+                result = self.protect_batch(batch, keys[rows], start=batch_start,
+                                            progress=None if progress is None else step_progress)
+                pixels[rows], final_loss[rows], epsilon[rows] = result.pixels, result.final_loss, result.epsilon
+            else:
+                setup = self.setup(batch, keys[rows], batch_start)
+                pixels[rows], final_loss[rows] = run_batch(rows, setup)
+                epsilon[rows] = setup.epsilon
+                if progress is not None:
+                    progress(rows.stop, count)
+        return BatchResult(pixels, final_loss, epsilon)

@@ -55,20 +55,3 @@ def fused_step(backend: str, device: torch.device) -> StepFn:
            constants.mask_ids)
 
     return step
-
-
-class PixelQuantizer:
-    """Rounds normalised images to the 8-bit grid in pixel space, in place, where a device flag says so."""
-
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        self.mean = mean.reshape(1, -1, 1, 1)
-        self.std = std.reshape(1, -1, 1, 1)
-
-    def quantized(self, xp: torch.Tensor) -> torch.Tensor:
-        pixels = (xp * self.std + self.mean).clamp(0.0, 1.0)
-        return (torch.round(pixels * 255.0) / 255.0 - self.mean) / self.std
-
-    def __call__(self, xp: torch.Tensor, when: torch.Tensor | None = None) -> None:
-        """Quantise ``xp`` in place; with ``when`` (a bool tensor) only where it is true."""
-        rounded = self.quantized(xp)
-        xp.copy_(rounded if when is None else torch.where(when, rounded, xp))

@@ -1,7 +1,7 @@
 """PixelFade ablations of the paper (Table 3, Table 4, Fig. 4) on the engine's own loop.
 
-Each variant runs the engine's own loop (``Protector.run``: the same set-up, Schedule, per-image loss and
-batching as ``protect``) with a different step function written in plain torch ops:
+Each variant runs the engine's own loop (``Protector.run`` under ``Protector.protect_all``: the same set-up,
+Schedule, per-image loss and batching as ``protect``) with a different step function written in plain torch ops:
   - ``fade_towards``: PRO replaces the masked elements with a given objective image instead of η. With the
     objective η it *is* PixelFade (tests check it against ``protect`` with the reference backend); the
     other-identity, zero, contrastive and noise-interpolation objectives derive from it.
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..config import FadeConfig
-from ..engine import BatchConstants, BatchSetup, DEFAULT_BATCH, Protector, check_batch_size, check_images, check_uids
+from ..engine import BatchConstants, BatchSetup, Protector, check_batch_size, check_images, check_uids
 from ..reference import derive_keys, fade_noise
 from ..reference.ops import NORM_FLOOR
 from ..reference.rng import splitmix64_int
@@ -58,21 +58,19 @@ def _clamp_(xp: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> None:
 
 def _run(model: nn.Module, images: torch.Tensor, config: FadeConfig | None, seed: int,
          uids: Sequence[int] | None, batch_size: int | None, make_step: StepFactory) -> torch.Tensor:
-    """``protect``'s batching and the engine's batch set-up, with the step that ``make_step`` builds."""
+    """``protect``'s batch driver and set-up, with the step that ``make_step`` builds for each batch."""
     config = config or FadeConfig()
     check_images(images, model)
     check_batch_size(batch_size)
-    count, device = images.shape[0], images.device
-    keys = derive_keys(int(seed), check_uids(uids, count)).to(device)
-    batch_size = batch_size or DEFAULT_BATCH.get(device.type, 16)
-    protected = torch.empty(images.shape, dtype=torch.float32, device=device)
+    keys = derive_keys(int(seed), check_uids(uids, images.shape[0])).to(images.device)
     with Protector(model, config, backend="reference") as protector:
-        mean, std = protector.mean.reshape(1, -1, 1, 1), protector.std.reshape(1, -1, 1, 1)
-        for first in range(0, count, batch_size):
-            batch = slice(first, first + batch_size)
-            setup = protector.setup(images[batch], keys[batch])
-            xp, _ = protector.run(setup, step=make_step(batch, setup, mean, std))
-            protected[batch] = protector.to_pixels(xp)
+        mean, std = protector.space.constants(protector.device)
+
+        def run_batch(rows: slice, setup: BatchSetup) -> tuple[torch.Tensor, torch.Tensor]:
+            xp, final_loss = protector.run(setup, step=make_step(rows, setup, mean, std))
+            return protector.space.to_pixels(xp), final_loss
+
+        protected = protector.protect_all(images, keys, batch_size, run_batch=run_batch).pixels
     return protected.to(images.dtype)
 
 

@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import FadeConfig
-from ..engine import DEFAULT_BATCH, Protector, check_images, per_image_loss, protect
+from ..engine import BatchSetup, Protector, check_images, per_image_loss, protect
 from ..progress import ProgressArg
+from ..reference.rng import derive_keys
 
 AVIH_LR = 0.01
 AVIH_TV_WEIGHT = 0.5
@@ -112,26 +113,27 @@ def avih(model: nn.Module, images: torch.Tensor, steps: int = 100, *, lr: float 
     _check_positive_int("steps", steps)
     if not lr > 0 or not tv_weight >= 0:
         raise ValueError(f"lr must be > 0 and tv_weight >= 0, got lr={lr!r}, tv_weight={tv_weight!r}")
-    device = images.device
-    start = torch.rand(images.shape, generator=torch.Generator().manual_seed(seed)).to(device)
-    batch_size = batch_size or DEFAULT_BATCH.get(device.type, 16)
-    protected = torch.empty(images.shape, dtype=torch.float32, device=device)
+    start = torch.rand(images.shape, generator=torch.Generator().manual_seed(seed)).to(images.device)
+    keys = derive_keys(seed, range(images.shape[0]))  # the driver's set-up draws masks from them; Adam never uses them
+
+    def adam(rows: slice, setup: BatchSetup) -> tuple[torch.Tensor, torch.Tensor]:
+        prepared = protector.prepared(setup.x)
+        pixels = start[rows].clone().requires_grad_(True)
+        optimiser = torch.optim.Adam([pixels], lr=lr)
+        for _ in range(steps):
+            loss = per_image_loss(prepared.loop_features(protector.space.normalise(pixels)), setup.target)
+            objective = (loss + tv_weight * total_variation(pixels)).sum()
+            optimiser.zero_grad(set_to_none=True)
+            objective.backward()
+            optimiser.step()
+            with torch.no_grad():
+                pixels.clamp_(0.0, 1.0)
+        with torch.no_grad():
+            final_loss = per_image_loss(prepared.exact_features(protector.space.normalise(pixels)), setup.target)
+        return pixels.detach(), final_loss
+
     with Protector(model, FadeConfig(), backend="reference") as protector:  # its set-up; the loop is Adam's
-        for first in range(0, images.shape[0], batch_size):
-            batch = slice(first, first + batch_size)
-            x, target = protector.targets(images[batch])
-            features = protector.prepared(x).loop_features
-            pixels = start[batch].clone().requires_grad_(True)
-            optimiser = torch.optim.Adam([pixels], lr=lr)
-            for _ in range(steps):
-                loss = per_image_loss(features(protector.normalise(pixels)), target)
-                objective = (loss + tv_weight * total_variation(pixels)).sum()
-                optimiser.zero_grad(set_to_none=True)
-                objective.backward()
-                optimiser.step()
-                with torch.no_grad():
-                    pixels.clamp_(0.0, 1.0)
-            protected[batch] = pixels.detach()
+        protected = protector.protect_all(images, keys, batch_size, run_batch=adam).pixels
     return protected.to(images.dtype)
 
 

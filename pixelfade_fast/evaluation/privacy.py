@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..engine import normalisation
+from ..input_space import InputSpace
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -97,8 +97,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = SSIM_WINDOW, sigma: flo
 
 def to_normalised(pixels: torch.Tensor, model: nn.Module) -> torch.Tensor:
     """Pixels [N, C, H, W] in [0, 1] in the model's input space (x - mean_c) / std_c (identity for plain modules)."""
-    mean, std = normalisation(model, pixels.shape[1], pixels.device)
-    return (pixels.float() - mean.reshape(1, -1, 1, 1)) / std.reshape(1, -1, 1, 1)
+    return InputSpace.of(model, pixels.shape[1]).normalise(pixels)
 
 
 def anderson_darling(x: torch.Tensor) -> torch.Tensor:

@@ -60,11 +60,11 @@ def _chunk_stats(dist, q_pids, q_camids, g_pids, g_camids, max_rank):
 
 
 def evaluate_reid(qf: torch.Tensor, q_pids, q_camids, gf: torch.Tensor, g_pids, g_camids,
-                  ranks: Sequence[int] = (1, 5, 10), normalize: bool = True,
+                  ranks: Sequence[int] = (1, 5, 10), normalise: bool = True,
                   query_chunk: int | None = None) -> dict:
     """Rank-k accuracies, mAP and mINP of retrieving gallery images for each query, Market-1501 protocol.
 
-    qf [Q, D], gf [G, D]: features (L2-normalised here unless normalize=False); pids/camids: sequences or
+    qf [Q, D], gf [G, D]: features (L2-normalised here unless normalise=False); pids/camids: sequences or
     tensors of ints; q_camids None for queries seen by no camera (text): no same-camera entry is removed.
     Distances are squared Euclidean. Runs on the features' device; the query dimension is processed in chunks
     (`query_chunk` rows, default sized so a chunk holds about 4 M query-gallery pairs).
@@ -82,7 +82,7 @@ def evaluate_reid(qf: torch.Tensor, q_pids, q_camids, gf: torch.Tensor, g_pids, 
     q_pids = _as_ids(q_pids, len(qf), "q_pids", device)
     q_camids = None if q_camids is None else _as_ids(q_camids, len(qf), "q_camids", device)
     g_pids, g_camids = _as_ids(g_pids, len(gf), "g_pids", device), _as_ids(g_camids, len(gf), "g_camids", device)
-    if normalize:
+    if normalise:
         qf, gf = torch.nn.functional.normalize(qf, dim=1), torch.nn.functional.normalize(gf, dim=1)
     if query_chunk is None:
         query_chunk = max(1, DEFAULT_CHUNK_ELEMENTS // max(1, gf.shape[0]))

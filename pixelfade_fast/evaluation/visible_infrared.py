@@ -17,6 +17,7 @@ from ..config import FadeConfig
 from ..data.images import load_images
 from ..data.records import Record, ReIDSplit
 from ..engine import extract_features
+from ..feature_model import model_device
 from .protected_gallery import GalleryResult, run_protected_gallery
 from .reid_metrics import chance_levels, evaluate_reid
 from .suite import SuiteSettings, subset
@@ -51,7 +52,7 @@ def run_visible_infrared(model: nn.Module, split: ReIDSplit, infrared_camids: It
     """Every method of ``settings`` protecting the gallery (infrared and visible images) through ``model``;
     original queries of the other modality; ``split.train`` (both modalities) feeds the attack."""
     infrared_camids = set(infrared_camids)
-    device = next(model.parameters()).device
+    device = model_device(model)
     size = tuple(model.input_size)
     q_vis, q_ir = by_modality(split.query, infrared_camids)
     g_vis, g_ir = by_modality(split.gallery, infrared_camids)

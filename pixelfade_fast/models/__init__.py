@@ -7,7 +7,7 @@ from .backbone import ReIDBackbone
 from .checkpoints import CheckpointFacts, LoadedCheckpoint, load_checkpoint_model, matching_models
 from .extractor import FeatureExtractor
 from .fastreid import FastReIDBoT
-from .loading import LoadReport, load_weights, save_safetensors, saved_input_size
+from .loading import LoadReport, load_weights, save_safetensors
 from .osnet import OSNet
 from .osnet_ain import OSNetAIN
 from .registry import MODEL_INFO, MODEL_NAMES, ModelInfo, backbone_layout, build_model, canonical_name
@@ -20,5 +20,4 @@ __all__ = [
     "LoadedCheckpoint", "MODEL_INFO", "MODEL_NAMES", "ModelInfo", "NonLocalBlock", "OSNet", "OSNetAIN",
     "ReIDBackbone", "ReIDModel", "ResNet50", "ResNet50NL", "TinyCNN", "backbone_layout", "build_model",
     "canonical_name", "load_checkpoint_model", "load_weights", "matching_models", "save_safetensors",
-    "saved_input_size",
 ]

@@ -223,14 +223,3 @@ def safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
             return dict(handle.metadata() or {})
     except SafetensorError as err:
         raise ValueError(f"could not read {os.fspath(path)!r} as a safetensors file: {err}") from err
-
-
-def saved_input_size(path: str | os.PathLike) -> tuple[int, int] | None:
-    """The input size (H, W) recorded in a .safetensors file by save_safetensors, or None if absent."""
-    if not os.fspath(path).endswith(".safetensors"):
-        return None
-    recorded = safetensors_metadata(path).get("input_size")
-    if recorded is None:
-        return None
-    height, width = json.loads(recorded)
-    return int(height), int(width)

@@ -1,4 +1,4 @@
-"""ReIDModel: a backbone plus everything needed to feed it (input size, normalisation)."""
+"""ReIDModel: a backbone plus everything needed to feed it (input size, input space)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..input_space import IMAGENET_MEAN, IMAGENET_STD, InputSpace
 from .backbone import ReIDBackbone
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _three_floats(name: str, value: Sequence[float]) -> tuple[float, float, float]:
-    values = tuple(float(v) for v in value)
-    if len(values) != 3:
-        raise ValueError(f"{name} must hold 3 per-channel (RGB) values, got {value!r}")
-    return values  # type: ignore[return-value]
 
 
 class ReIDModel(nn.Module):
     """An authorised Re-ID feature extractor in inference mode.
 
-    Input of :meth:`forward` is a batch in the model's normalised space,
+    Input of :meth:`forward` is a batch in the model's input space ``input_space``,
     x = (pixel - mean) / std with pixels in [0, 1], of spatial size ``input_size`` (H, W);
     output is float features [B, feature_dim] taken at ``feature_layer`` of the backbone
     (float32 under autocast; float64 for a float64 model).
@@ -43,9 +34,9 @@ class ReIDModel(nn.Module):
                             f"got {type(backbone).__name__}")
         if (len(input_size) != 2 or not all(isinstance(s, int) and s > 0 for s in input_size)):
             raise ValueError(f"input_size must be (height, width) positive ints, got {input_size!r}")
-        mean_t, std_t = _three_floats("mean", mean), _three_floats("std", std)
-        if min(std_t) <= 0:
-            raise ValueError(f"std must be positive per channel, got {std!r}")
+        space = InputSpace(tuple(mean), tuple(std))
+        if space.channels != 3:
+            raise ValueError(f"mean and std must hold 3 per-channel (RGB) values, got {mean!r}, {std!r}")
         layer = backbone.default_feature_layer if feature_layer is None else feature_layer
         backbone.check_feature_layer(layer)
 
@@ -54,8 +45,9 @@ class ReIDModel(nn.Module):
         self.feature_layer = layer
         self.model_id = str(model_id)
         # Not persistent: the state dict of a ReIDModel is "backbone.*" only.
-        self.register_buffer("mean", torch.tensor(mean_t).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std_t).view(1, 3, 1, 1), persistent=False)
+        # The mean/std attributes are how any model states its input space (InputSpace.of reads them).
+        self.register_buffer("mean", torch.tensor(space.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(space.std).view(1, 3, 1, 1), persistent=False)
         super().train(False)
 
     @property
@@ -75,18 +67,10 @@ class ReIDModel(nn.Module):
         # Under autocast the last layer may run in half precision; callers get float32.
         return features if features.dtype in (torch.float32, torch.float64) else features.float()
 
-    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Pixels in [0, 1], [B, 3, H, W] -> model input (pixels - mean) / std."""
-        return (pixels - self.mean) / self.std
-
-    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
-        """Model input -> pixels (x * std + mean); not clamped to [0, 1]."""
-        return x * self.std + self.mean
-
-    def pixel_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel bounds [3] of the model input that correspond to pixels 0 and 1."""
-        mean, std = self.mean.view(3), self.std.view(3)
-        return -mean / std, (1.0 - mean) / std
+    @property
+    def input_space(self) -> InputSpace:
+        """The input space of ``forward``: pixels to x and back, the pixel bounds, 8-bit rounding."""
+        return InputSpace.of(self)
 
     def extra_repr(self) -> str:
         return (f"model_id={self.model_id!r}, input_size={self.input_size}, "

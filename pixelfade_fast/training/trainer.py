@@ -13,7 +13,7 @@ import torch
 
 from ..data.images import load_images
 from ..data.records import ReIDSplit, Record
-from ..engine import extract_features as pixel_features
+from ..engine import extract_features
 from ..evaluation.reid_metrics import evaluate_reid
 from ..models import ReIDModel, build_model, load_weights
 from .augment import augment_batch
@@ -110,13 +110,13 @@ def load_uint8(records: Sequence[Record], size: tuple[int, int], num_workers: in
 
 
 @torch.no_grad()
-def extract_features(model: ReIDModel, records: Sequence[Record], batch_size: int = 128,
+def record_features(model: ReIDModel, records: Sequence[Record], batch_size: int = 128,
                      num_workers: int = 0) -> torch.Tensor:
     """Features [N, D] (on the CPU) of the images of ``records``, resized to the model's input size."""
     features = []
     for first in range(0, len(records), batch_size):
         pixels = load_images([r.path for r in records[first:first + batch_size]], model.input_size, num_workers)
-        features.append(pixel_features(model, pixels, batch_size))
+        features.append(extract_features(model, pixels, batch_size))
     return torch.cat(features)
 
 
@@ -125,8 +125,8 @@ def evaluate_model(model: ReIDModel, split: ReIDSplit, batch_size: int = 128, nu
     if not split.query or not split.gallery:
         raise ValueError(f"split has {len(split.query)} query and {len(split.gallery)} gallery images; "
                          f"evaluation needs both")
-    query = extract_features(model, split.query, batch_size, num_workers)
-    gallery = extract_features(model, split.gallery, batch_size, num_workers)
+    query = record_features(model, split.query, batch_size, num_workers)
+    gallery = record_features(model, split.gallery, batch_size, num_workers)
     return evaluate_reid(query, [r.pid for r in split.query], [r.camid for r in split.query],
                          gallery, [r.pid for r in split.gallery], [r.camid for r in split.gallery])
 

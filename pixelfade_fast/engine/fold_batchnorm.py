@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights, fuse_linear_bn_weights
 
+from ..feature_model import features_of
+
 FOLD_TOLERANCE = 1e-5
 _FOLDABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -36,8 +38,6 @@ class FoldReport:
 
 
 def _features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    from ..engine.features import features_of  # the engine's adapter for tuple/dict outputs
-
     return features_of(model(x)).double()
 
 
