@@ -9,8 +9,8 @@ from ._backend import Backend, BackendStatus, backends, register_backend
 from .config import FadeConfig
 from .engine import ProtectResult, protect
 from .schedules import Schedule, StepFlags
+from .version import __version__
 
-__version__ = "0.1.0"
 
 __all__ = ["Backend", "BackendStatus", "FadeConfig", "ProtectResult", "Schedule", "StepFlags", "backends", "ops",
            "protect", "reference", "register_backend"]

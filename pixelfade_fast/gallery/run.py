@@ -18,13 +18,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .. import __version__
 from .. import _backend
 from ..config import FadeConfig
 from ..engine import Acceleration, Protector
 from ..machine import device_name, torch_threads, usable_cpus
 from ..models.digest import state_digest
 from ..progress import ProgressBar
+from ..version import __version__
 from ..reference.rng import DEFAULT_CONTRACT, derive_keys, random_seed
 from .atomic import default_file_mode
 from .errors import GalleryError

@@ -1,0 +1,2 @@
+"""The package version, in a leaf module so that any layer can record it without importing the package facade."""
+__version__ = "0.1.0"
