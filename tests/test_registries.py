@@ -94,9 +94,10 @@ def _invert(model, images, seed, config):
 
 
 @pytest.fixture
-def toy_method(monkeypatch):
-    monkeypatch.setattr(methods, "METHODS", dict(methods.METHODS))
-    return methods.register_method(methods.Method("invert", _invert, "1 - x (a test method)", pixel_filter=True))
+def toy_method():
+    # registered into the one dict that every importer of METHODS holds, and taken out again
+    yield methods.register_method(methods.Method("invert", _invert, "1 - x (a test method)", pixel_filter=True))
+    del methods.METHODS["invert"]
 
 
 def test_a_registered_method_is_in_the_help_and_the_suite_runs_it(toy_method, capsys, tmp_path):
