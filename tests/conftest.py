@@ -45,3 +45,10 @@ def tiny_synthped(tmp_path):
     weights = tmp_path / "tiny.safetensors"
     save_safetensors(build_model("tiny_cnn", seed=0, input_size=TINY_SYNTHPED_SIZE), weights)
     return root, weights, TINY_SYNTHPED_SIZE
+
+
+@pytest.fixture
+def backend(request, monkeypatch):
+    """The op backend of a test parametrised with ``indirect=True`` over tests/op_backends.backend_cases(),
+    its CUDA step variant or Triton tiles selected for this test."""
+    return request.param.activate(monkeypatch)

@@ -8,38 +8,15 @@ import torch
 
 import pixelfade_fast as pf
 from helpers import assert_close_report
+from op_backends import backend_cases
 from pixelfade_fast import reference as R
 
 ORDER = ["xp", "mom", "grad", "do_co", "do_pro", "beta", "mask_idx", "keys", "lo", "hi"]
 # (C, H, W): odd sizes, a pixel count that is not a multiple of any tile, a single pixel.
 SHAPES = [(3, 7, 5), (3, 16, 9), (1, 1, 1)]
-CUDA_STEPS = ["two_pass", "cluster"]
-
-
-def runnable():
-    """(backend, device, CUDA step variant) for every fast backend this machine runs; the reference checks
-    itself against the drawn ids too."""
-    cases = []
-    for name, status in pf.backends().items():
-        if status.cpu:
-            cases.append(pytest.param(name, "cpu", None, id=f"{name}-cpu"))
-        if status.cuda:
-            variants = CUDA_STEPS if name == "cpp" else [None]
-            for variant in variants:
-                cases.append(pytest.param(name, "cuda", variant, id=f"{name}-cuda-{variant or 'default'}",
-                                          marks=pytest.mark.gpu))
-    return cases
-
-
-@pytest.fixture
-def step_on(monkeypatch):
-    def select(device, variant):
-        if variant is not None:
-            if torch.cuda.get_device_capability()[0] < 9 and variant == "cluster":
-                pytest.skip("thread-block clusters need compute capability 9.0 or later")
-            monkeypatch.setenv("PIXELFADE_CUDA_STEP", variant)
-        return torch.device(device)
-    return select
+# Every fast backend this machine runs, each C++ CUDA step variant as its own case; the reference checks itself
+# against the drawn ids too.
+BACKENDS = backend_cases(names=("reference", "cpp", "triton"), variants=True)
 
 
 def inputs(batch, shape, device, generator, num_masks):
@@ -64,10 +41,10 @@ def step(backend, args, num_masks, pixel_masks, mask_ids=None):
     return out["xp"], out["mom"]
 
 
-@pytest.mark.parametrize("backend, device, variant", runnable())
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 @pytest.mark.parametrize("pixel_masks", [False, True])
-def test_materialised_ids_give_the_same_bits_as_drawn_ids(backend, device, variant, pixel_masks, step_on):
-    device = step_on(device, variant)
+def test_materialised_ids_give_the_same_bits_as_drawn_ids(backend, pixel_masks):
+    device, backend = backend.device, backend.name
     generator = torch.Generator().manual_seed(torch.seed() % 2**31)
     for shape in SHAPES:
         args = inputs(3, shape, device, generator, num_masks=5)
@@ -77,10 +54,10 @@ def test_materialised_ids_give_the_same_bits_as_drawn_ids(backend, device, varia
         assert torch.equal(read[0], drawn[0]) and torch.equal(read[1], drawn[1]), f"{backend} {shape}"
 
 
-@pytest.mark.parametrize("backend, device, variant", runnable())
-def test_the_step_obeys_the_ids_it_is_given(backend, device, variant, step_on):
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_the_step_obeys_the_ids_it_is_given(backend):
     """Ids that are not the keys' (random, or all equal to mask_idx): the replaced elements follow them."""
-    device = step_on(device, variant)
+    device, backend = backend.device, backend.name
     generator = torch.Generator().manual_seed(torch.seed() % 2**31)
     for shape in SHAPES:
         args = inputs(4, shape, device, generator, num_masks=3)
@@ -96,9 +73,9 @@ def test_the_step_obeys_the_ids_it_is_given(backend, device, variant, step_on):
         assert (replaced_everywhere - noise).abs().max().item() <= 1e-6, "every element should be η"
 
 
-@pytest.mark.parametrize("backend, device, variant", runnable())
-def test_bad_mask_ids_are_rejected_by_name(backend, device, variant, step_on):
-    device = step_on(device, variant)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_bad_mask_ids_are_rejected_by_name(backend):
+    device, backend = backend.device, backend.name
     args = inputs(2, (3, 4, 4), device, torch.Generator().manual_seed(0), num_masks=5)
     with pytest.raises(TypeError, match="mask_ids"):
         step(backend, args, 5, False, torch.zeros(2, 3, 4, 4, dtype=torch.int32, device=device))

@@ -6,15 +6,12 @@ BLAKE2b key derivation, the Philox words with the counter's upper words in use, 
 the reference, the C++ CPU kernels, the Triton kernels (under Triton's interpreter on the CPU), and the CUDA
 kernels of both where a GPU is present (tests marked ``gpu``).
 """
-import importlib
-import os
-
 import pytest
 import torch
 
 from helpers import load_rng_vectors, load_rng_vectors_v2
+from op_backends import backend_cases
 from op_inputs import as_int64
-from pixelfade_fast import _cpp
 from pixelfade_fast import reference as R
 from pixelfade_fast.reference.rng import KEY_WORDS
 
@@ -22,59 +19,7 @@ NOISE_ATOL = 1e-6  # η may differ in the last ulp of log/cos between backends
 IMAGE = (3, 128, 128)  # 49152 elements: the vectors' indices 0, 1, 2 and 49151 fall inside
 
 
-def _triton_reason(device: str) -> str:
-    if not torch.cuda.is_available():
-        os.environ.setdefault("TRITON_INTERPRET", "1")
-    try:
-        kernels = importlib.import_module("pixelfade_fast.kernels")
-    except ImportError as error:
-        return str(error)
-    return kernels.unavailable_reason(device)
-
-
-class Backend:
-    """One backend's RNG ops under one interface: philox_words(key, index, high), fade_noise, fade_mask_ids."""
-
-    def __init__(self, name: str, device: str):
-        self.name, self.device = name, device
-
-    def _ops(self):
-        if self.name == "cpp":
-            return torch.ops.pixelfade
-        return importlib.import_module("pixelfade_fast.kernels")
-
-    def philox_words(self, key, index, high):
-        if self.name == "reference":
-            return torch.stack(R.philox4x32(key, index, high), dim=-1)
-        return self._ops().philox_words(key, index, high)
-
-    def fade_noise(self, keys, shape):
-        return (R if self.name == "reference" else self._ops()).fade_noise(keys, list(shape))
-
-    def fade_mask_ids(self, keys, shape, num_masks, pixel_masks=False):
-        return (R if self.name == "reference" else self._ops()).fade_mask_ids(keys, list(shape), num_masks,
-                                                                               pixel_masks)
-
-
-def _param(name: str, device: str):
-    marks = []
-    if device == "cuda":
-        marks.append(pytest.mark.gpu)
-    if name == "cpp":
-        reason = _cpp.unavailable_reason() or ("" if device == "cpu" or _cpp.has_cuda_kernels() else
-                                               "the extension has no CUDA kernels")
-    elif name == "triton":
-        reason = _triton_reason(device)
-    else:
-        reason = ""
-    if device == "cuda" and not torch.cuda.is_available():
-        reason = "needs a CUDA device"
-    if reason:
-        marks.append(pytest.mark.skip(reason=reason))
-    return pytest.param(Backend(name, device), id=f"{name}-{device}", marks=marks)
-
-
-BACKENDS = [_param(name, device) for device in ("cpu", "cuda") for name in ("reference", "cpp", "triton")]
+BACKENDS = backend_cases(names=("reference", "cpp", "triton"))
 
 
 def _words(text: str) -> int:
@@ -127,7 +72,7 @@ def test_v1_keys_have_zero_counter_words():
         assert [R.rng.as_uint64(v) for v in row] == [noise_key, 0, R.splitmix64_int(noise_key), 0]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_random123_known_answers_with_every_counter_word(backend):
     vectors = load_rng_vectors_v2()["philox_kat"]["vectors"]
     key = [as_int64(_words(v["key"][0]) | _words(v["key"][1]) << 32) for v in vectors]
@@ -137,7 +82,7 @@ def test_random123_known_answers_with_every_counter_word(backend):
     assert words.cpu().tolist() == [[_words(w) for w in v["out"]] for v in vectors]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_v2_philox_words_known_answers(backend):
     """Noise words = Philox(w0, (i, w1)), mask words = Philox(w2, (i, w3)), indices past 2^32 included."""
     rows = load_rng_vectors_v2()["philox"]
@@ -149,7 +94,7 @@ def test_v2_philox_words_known_answers(backend):
     assert mask_words.cpu().tolist() == [r["mask_words"] for r in rows]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_v2_noise_and_mask_ids_known_answers(backend):
     """η and the 5-mask ids of the vectors inside a 3x128x128 image, through fade_noise / fade_mask_ids."""
     rows = [r for r in load_rng_vectors_v2()["philox"] if int(r["index"]) < IMAGE[0] * IMAGE[1] * IMAGE[2]]
@@ -164,7 +109,7 @@ def test_v2_noise_and_mask_ids_known_answers(backend):
         assert ids[image, index].item() == r["mask_id_5"], r
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_v1_known_answers_through_the_four_word_layout(backend):
     """A v1 image's keys row (K, 0, M, 0) gives v1's committed η and mask ids on the same kernels."""
     rows = [r for r in load_rng_vectors()["philox"] if int(r["index"]) < 4096]
@@ -180,7 +125,7 @@ def test_v1_known_answers_through_the_four_word_layout(backend):
         assert ids[row, int(r["index"])].item() == r["mask_id_5"], r
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 def test_each_counter_word_feeds_its_own_stream(backend):
     """Changing the noise counter word changes η but not the mask ids, and the mask counter word the reverse:
     a kernel that read the wrong column, or ignored one, fails here."""
