@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..engine import frozen, model_device
+from ..engine import frozen
+from ..feature_model import model_device
 from .errors import GalleryError
 
 PROBE_BATCH = 2  # two images: a model whose features mix the batch (train-mode BatchNorm) still runs

@@ -22,7 +22,9 @@ from torch import nn
 from .. import _backend
 from ..config import FadeConfig
 from ..data.images import load_image
-from ..engine import Acceleration, Protector, model_device
+from ..engine import Acceleration, Protector
+from ..feature_model import model_device
+from ..input_space import InputSpace
 from ..machine import device_name, torch_threads, usable_cpus
 from ..models.digest import state_digest
 from ..progress import ProgressBar
@@ -35,7 +37,6 @@ from .inputs import check_folders
 from .manifest import Manifest, ManifestEntry, write_manifest
 from .model_check import check_model
 from .outputs import damaged_outputs
-from .run import _normalisation_lists
 from .run_record import RunRecord, check_same_run, read_run_record
 from .wording import named, plural
 
@@ -115,9 +116,9 @@ def _check_same_setup(model: nn.Module, record: RunRecord, backend: str | None, 
         resolved = _backend.resolve(backend or record.backend, device)
     except (RuntimeError, ValueError) as error:
         raise GalleryError(str(error)) from None
-    mean, std = _normalisation_lists(model)
+    space = InputSpace.of(model).to_json()
     now = dataclasses.replace(record, model_digest=state_digest(model), input_size=list(model.input_size),
-                              mean=mean, std=std, backend=resolved, device=device.type,
+                              mean=space["mean"], std=space["std"], backend=resolved, device=device.type,
                               device_name=device_name(device), torch_version=torch.__version__,
                               acceleration=acceleration.resolved(device).to_dict(),
                               cpu_threads=threads or record.cpu_threads or usable_cpus())
@@ -153,10 +154,9 @@ def _refine_batch(protector: Protector, in_dir: Path, out_dir: Path, names: list
     originals = torch.stack([load_image(in_dir / n, size) for n in names]).to(protector.device)
     protected = torch.stack([load_image(out_dir / entries[n].output) for n in names]).to(protector.device)
     keys = torch.zeros(len(names), KEY_WORDS, dtype=torch.int64)  # CO-only: no noise, no masks
-    setup = dataclasses.replace(protector.setup(originals, keys), x=protector.normalise(protected))
-    xp, losses = protector.run(setup)
-    arrays = to_uint8_images(protector.to_pixels(xp))
-    for name, array, loss, epsilon in zip(names, arrays, losses.tolist(), setup.epsilon.tolist()):
+    result = protector.protect_batch(originals, keys, start=protected)  # targets: the originals' features
+    arrays = to_uint8_images(result.pixels)
+    for name, array, loss, epsilon in zip(names, arrays, result.final_loss.tolist(), result.epsilon.tolist()):
         old = entries[name]
         if loss >= old.final_loss:
             continue

@@ -21,6 +21,7 @@ from torch import nn
 from .. import _backend
 from ..config import FadeConfig
 from ..engine import Acceleration, Protector
+from ..input_space import InputSpace
 from ..machine import device_name, torch_threads, usable_cpus
 from ..models.digest import state_digest
 from ..progress import ProgressBar
@@ -113,13 +114,6 @@ def _model_size(model: nn.Module) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def _normalisation_lists(model: nn.Module) -> tuple[list, list]:
-    from ..engine import normalisation
-
-    mean, std = normalisation(model, 3, torch.device("cpu"))
-    return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
-
-
 def _check(model: nn.Module, model_id: str, model_spec: str | None, in_dir: Path, out_dir: Path,
            settings: GallerySettings, seed_file: Path | None, shard: Shard, allow_weak_seed: bool) -> _Plan:
     in_real, out_real = check_folders(Path(in_dir), Path(out_dir))
@@ -166,10 +160,10 @@ def _check(model: nn.Module, model_id: str, model_spec: str | None, in_dir: Path
     if seed is not None and not settings.resume:
         check_new_run_secret(seed, allow_weak_seed)
     threads = settings.threads or (existing.cpu_threads if settings.resume else None) or usable_cpus()
-    mean, std = _normalisation_lists(model)
+    space = InputSpace.of(model).to_json()
     record = RunRecord(version=__version__, config=settings.config.to_dict(),
                        config_hash=settings.config.config_hash(), model_id=model_id,
-                       model_digest=state_digest(model), input_size=list(size), mean=mean, std=std,
+                       model_digest=state_digest(model), input_size=list(size), mean=space["mean"], std=space["std"],
                        batch_size=settings.batch_size, backend=backend, device=device.type,
                        acceleration=settings.acceleration.resolved(device).to_dict(), names=settings.names,
                        inputs=len(listing.images), inputs_digest=inputs_digest(listing.images),
