@@ -7,6 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
+from .._backend import backend_choices
 from ..errors import UserError
 from .options import (HelpFormatter, acceleration_from_args, add_acceleration_arguments, add_config_arguments,
                       add_device_argument, add_model_arguments, config_from_args, load_model_from_args,
@@ -161,7 +162,7 @@ def add_gallery_commands(commands) -> None:
                      help="name outputs <name>.<ext>.png (default: <name>.png; inputs that would share an output "
                           "are refused)")
     add_device_argument(run)
-    run.add_argument("--backend", default="auto", choices=["auto", "reference", "triton", "cpp"],
+    run.add_argument("--backend", default="auto", choices=backend_choices(),
                      help="fade-step implementation (`pixelfade backends` lists what runs here)")
     add_threads_argument(run)
     run.add_argument("--io-workers", type=positive_int, default=2, help="threads decoding and writing images")
@@ -192,7 +193,7 @@ def add_gallery_commands(commands) -> None:
     refine.add_argument("--steps", type=positive_int, default=100, help="CO-only steps at most per image")
     refine.add_argument("--batch-size", type=positive_int, help="images per batch (default: the run's)")
     refine.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's device type)")
-    refine.add_argument("--backend", choices=["auto", "reference", "triton", "cpp"],
+    refine.add_argument("--backend", choices=backend_choices(),
                         help="fade-step implementation (default: the run's)")
     add_threads_argument(refine, "the run's")
     refine.add_argument("--no-progress", action="store_true", help="no progress bar")
