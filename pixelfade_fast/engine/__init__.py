@@ -16,7 +16,7 @@ in ``pixelfade_fast.feature_model`` (leaf modules that the models import too).
 """
 from .acceleration import Acceleration, PreparedModel, prepare_model
 from .checks import check_batch_size, check_features, check_images, check_uids
-from .features import FeatureFn, extract_features, frozen, normalisation, nvtx_range, per_image_loss
+from .features import FeatureFn, extract_features, frozen, nvtx_range, per_image_loss
 from .loop import FadeLoop, Observer, StepRecord
 from .protect import ProtectResult, protect
 from .protector import DEFAULT_BATCH, BatchResult, BatchRun, BatchSetup, Protector
@@ -25,4 +25,4 @@ from .step import BatchConstants, StepFn, check_step, fused_step
 __all__ = ["Acceleration", "BatchConstants", "BatchResult", "BatchRun", "BatchSetup", "DEFAULT_BATCH", "FadeLoop",
            "FeatureFn", "Observer", "PreparedModel", "ProtectResult", "Protector", "StepFn", "StepRecord",
            "check_batch_size", "check_features", "check_images", "check_step", "check_uids", "extract_features",
-           "frozen", "fused_step", "normalisation", "nvtx_range", "per_image_loss", "prepare_model", "protect"]
+           "frozen", "fused_step", "nvtx_range", "per_image_loss", "prepare_model", "protect"]

@@ -18,13 +18,6 @@ def per_image_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     return (features.float() - target).square().mean(dim=1)
 
 
-def normalisation(model: nn.Module, channels: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel (mean, std) [C] of the model's input space. Only gallery/run.py still calls this: it goes once
-    that module uses ``InputSpace.of(model).to_json()`` (issue 21, done at the merge)."""
-    mean, std = InputSpace.of(model, channels).constants(device)
-    return mean.reshape(-1), std.reshape(-1)
-
-
 @contextlib.contextmanager
 def frozen(model: nn.Module):
     """Eval mode and no weight gradients for the duration; the model's own settings are restored after."""

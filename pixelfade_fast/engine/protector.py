@@ -97,13 +97,6 @@ class Protector:
         self._frozen = None
 
     # ------------------------------------------------------------------------------------------ batch set-up
-    # gallery/refine.py's two calls; they go when it calls protect_all(start=...) (issue 21, done at the merge)
-    def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.space.normalise(pixels)
-
-    def to_pixels(self, x: torch.Tensor) -> torch.Tensor:
-        return self.space.to_pixels(x)
-
     def prepared(self, x: torch.Tensor) -> PreparedModel:
         """The model with the speed options applied (done at the first batch, whose shape the probe takes)."""
         if self._frozen is None:

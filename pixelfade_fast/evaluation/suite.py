@@ -20,6 +20,7 @@ from ..config import FadeConfig
 from ..data.images import load_images
 from ..data.records import ReIDSplit, Record
 from ..engine import extract_features, per_image_loss
+from ..feature_model import model_device
 from .attack import attacker_noise, prior_floor, run_attack
 from .attack_settings import ATTACK_PRESETS, AttackSettings
 from .leakage import attack_verdict
@@ -158,7 +159,7 @@ def run_suite(model: nn.Module, split: ReIDSplit, settings: SuiteSettings, *, da
     ``config`` (default FadeConfig()) for the PixelFade methods and the met-ε rate."""
     check_methods(settings.methods)
     config = config or FadeConfig()
-    device = next(model.parameters()).device
+    device = model_device(model)
     size = tuple(model.input_size)
     test_records = split.query + split.gallery
     train_records = subset(split.train, settings.attack.max_pairs, settings.seed)

@@ -21,6 +21,7 @@ from torch import nn
 from .. import _backend
 from ..config import FadeConfig
 from ..engine import Acceleration, Protector
+from ..feature_model import model_device
 from ..input_space import InputSpace
 from ..machine import device_name, torch_threads, usable_cpus
 from ..models.digest import state_digest
@@ -132,7 +133,7 @@ def _check(model: nn.Module, model_id: str, model_spec: str | None, in_dir: Path
     if not listing.images:
         raise GalleryError(f"no images found under {in_dir} (read: jpg, jpeg, png, bmp, webp, tif, tiff)")
     outputs = check_output_names(listing.images, settings.names)
-    device = next(iter(model.parameters()), torch.zeros(())).device
+    device = model_device(model)
     try:
         backend = _backend.resolve(settings.backend, device)
     except (RuntimeError, ValueError) as error:
