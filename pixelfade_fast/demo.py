@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from .cli import main as pixelfade
+from .config import FadeConfig
 from .data import generate_synthped, load_images, read_market1501
 from .data.records import Record
 from .engine import extract_features
@@ -107,14 +108,14 @@ def privacy_check(model, attack, test: torch.Tensor, protected_test: torch.Tenso
     floor = attack_floor(train, test, settings)
     timings = {"floor_s": time.perf_counter() - started}
     kw = dict(floor=floor, seed=ATTACK_SEED, device=test.device, progress=None)
-    control = METHODS[CONTROL]
+    control = METHODS[CONTROL].protect  # a pixel filter: ignores the seed and the PixelFade config
     privacy = {}
     for method in settings.methods:
         started = time.perf_counter()
         _log(f"[{method}] recovery attack")
         if method == CONTROL:  # a pixel filter: the attacker applies it afresh to every augmented batch
-            result = run_attack(None, train, control(model, test, 0), test, attack,
-                                protect_fn=lambda images: control(model, images, 0), **kw)
+            result = run_attack(None, train, control(model, test, 0, FadeConfig()), test, attack,
+                                protect_fn=lambda images: control(model, images, 0, FadeConfig()), **kw)
         else:
             result = run_attack(protected_train, train, protected_test, test, attack, **kw)
         privacy[method] = {key: value for key, value in result.items() if isinstance(value, (int, float, str))}
