@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from pixelfade_fast.machine import cpu_name
+
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
@@ -16,14 +18,8 @@ def device_name(device: torch.device) -> str:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux), else what platform reports."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's model name (the package's one reading of /proc/cpuinfo)."""
+    return cpu_name()
 
 
 def triton_version() -> str:

@@ -18,7 +18,6 @@ import hashlib
 import inspect
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+
+from pixelfade_fast.machine import cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
 THREADS = 2
@@ -38,15 +39,8 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def _machine() -> dict:
-    return {"cpu": _cpu_model(), "threads": THREADS, "torch": torch.__version__}
+    return {"cpu": cpu_name(), "threads": THREADS, "torch": torch.__version__}
 
 
 def protect_digests() -> dict:

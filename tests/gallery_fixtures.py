@@ -59,3 +59,13 @@ def run_subprocess(*args, env=None, timeout: int = 300) -> subprocess.CompletedP
 def output_bytes(out: Path) -> dict[str, bytes]:
     """Every PNG under OUT by relative path."""
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.png"))}
+
+
+def protect_as_ranks(protect, out: Path, monkeypatch, world_size: int = 2) -> None:
+    """``protect(out)`` once per torchrun rank (RANK / WORLD_SIZE set as torchrun sets them), each exiting 0."""
+    for rank in range(world_size):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", str(world_size))
+        assert protect(out) == 0
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gallery_fixtures import (FAST, REPO, SIZE, cli_command, output_bytes, run_cli, subprocess_env, tiny_weights,
-                              write_images)
+from gallery_fixtures import (FAST, REPO, SIZE, cli_command, output_bytes, protect_as_ranks, run_cli, subprocess_env,
+                              tiny_weights, write_images)
 from pixelfade_fast import cli
 from pixelfade_fast.gallery import GallerySettings, merge_manifests, protect_folder, read_run_record
 from pixelfade_fast.gallery.errors import GalleryError
@@ -239,12 +239,7 @@ def test_merge_refuses_lines_of_another_run(run, tmp_path, monkeypatch, capsys):
     _, _, _, protect, _ = run
     out = tmp_path / "out"
     protect(tmp_path / "warm")  # gives the seed file its id
-    for rank in range(2):
-        monkeypatch.setenv("RANK", str(rank))
-        monkeypatch.setenv("WORLD_SIZE", "2")
-        assert protect(out) == 0
-    monkeypatch.delenv("RANK")
-    monkeypatch.delenv("WORLD_SIZE")
+    protect_as_ranks(protect, out, monkeypatch)
     rank1 = out / "manifest.rank1.jsonl"
     good = rank1.read_text()
     rank1.write_text(good.replace(read_run_record(out).config_hash, "0123456789abcdef"))
@@ -339,12 +334,7 @@ def test_a_legacy_run_refines_and_merges(run, tmp_path, monkeypatch, capsys):
     assert refine(out, "--steps", "20", "--model", f"tiny_cnn:{weights}", "--threads", "1") == 0
     assert "refined" in capsys.readouterr().out
     sharded = tmp_path / "sharded"
-    for rank in range(2):
-        monkeypatch.setenv("RANK", str(rank))
-        monkeypatch.setenv("WORLD_SIZE", "2")
-        assert protect(sharded) == 0
-    monkeypatch.delenv("RANK")
-    monkeypatch.delenv("WORLD_SIZE")
+    protect_as_ranks(protect, sharded, monkeypatch)
     _make_legacy(sharded)
     assert merge_manifests(sharded).inputs == len(NAMES)
 
