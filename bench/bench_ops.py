@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import os
 import statistics
@@ -43,6 +44,7 @@ import torch
 
 import pixelfade_fast as pf
 from pixelfade_fast import reference
+from pixelfade_fast.step_args import BatchConstants, StepFlags, flat_step_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import cpu_model, device_name, triton_version, write_rows  # noqa: E402
@@ -123,12 +125,11 @@ def make_inputs(batch: int, shape: tuple[int, int, int], device: torch.device, s
     mom = torch.randn(full, generator=generator).to(device)
     grad = torch.randn(full, generator=generator).to(device)
     keys = reference.derive_keys(V2_SEED + seed if contract == 2 else seed, range(batch), contract).to(device)
-    flags = dict(do_co=do_co.to(device), do_pro=do_pro.to(device),
-                 beta=torch.full((batch,), 0.01, device=device),
-                 mask_idx=torch.randint(0, 5, (batch,), generator=generator, dtype=torch.int32).to(device))
+    flags = StepFlags(do_co.to(device), do_pro.to(device), torch.full((batch,), 0.01, device=device),
+                      torch.randint(0, 5, (batch,), generator=generator, dtype=torch.int32).to(device))
     lo = torch.full((shape[0],), -2.2, device=device)
     hi = torch.full((shape[0],), 2.7, device=device)
-    return xp, mom, grad, keys, flags, lo, hi
+    return xp, mom, grad, flags, BatchConstants(keys, lo, hi, alpha=0.6, num_masks=5)
 
 
 def has_clusters(device: torch.device) -> bool:
@@ -138,11 +139,13 @@ def has_clusters(device: torch.device) -> bool:
 def candidates(device: torch.device, batch: int, shape, seed: int, flag_mix: str,
                compile_baselines: bool, contract: int) -> list[Candidate]:
     """Every implementation that can run on ``device``, on the same inputs."""
-    xp, mom, grad, keys, flags, lo, hi = make_inputs(batch, shape, device, seed, flag_mix, contract)
-    step_args = (xp, mom, grad, flags["do_co"], flags["do_pro"], flags["beta"], flags["mask_idx"], keys, lo, hi,
-                 0.6, 5, "l1mean", False)
+    xp, mom, grad, flags, constants = make_inputs(batch, shape, device, seed, flag_mix, contract)
+    keys = constants.keys
     noise = reference.fade_noise(keys, shape)
     mask_ids = reference.fade_mask_ids(keys, shape, 5, False)
+    with_ids = dataclasses.replace(constants, mask_ids=mask_ids)
+    step = (xp, mom, grad, flags)
+    flat_args = flat_step_args(*step, constants)  # the reference's own (backend) form
     out = []
     for name, status in pf.backends().items():
         usable = status.cuda if device.type == "cuda" else status.cpu
@@ -151,26 +154,27 @@ def candidates(device: torch.device, batch: int, shape, seed: int, flag_mix: str
         if not usable:
             continue
         if name == "reference":
-            out.append(Candidate(name, lambda: pf.ops.fade_step_(*step_args, backend="reference"), {}))
+            out.append(Candidate(name, lambda: pf.ops.fade_step_(*step, constants, backend="reference"), {}))
             continue
         variants = [("", {})]
         if name == "cpp" and has_clusters(device):
             variants.append(("_cluster", {"PIXELFADE_CUDA_STEP": "cluster"}))
         for suffix, env in variants:
-            out.append(Candidate(name + suffix, lambda name=name: pf.ops.fade_step_(*step_args, backend=name), env))
+            out.append(Candidate(name + suffix, lambda name=name: pf.ops.fade_step_(*step, constants, backend=name),
+                                 env))
             out.append(Candidate(name + suffix + "_ids", lambda name=name: pf.ops.fade_step_(
-                *step_args, mask_ids, backend=name), env))
+                *step, with_ids, backend=name), env))
         out.append(Candidate(name + "_noise", lambda name=name: pf.ops.fade_noise(keys, shape, backend=name), {},
                              NOISE_BYTES_PER_ELEMENT))
-    stored_args = (xp, mom, grad, flags["do_co"], flags["do_pro"], flags["beta"], flags["mask_idx"], noise,
-                   mask_ids, lo, hi, 0.6)
-    out.append(Candidate("eager_reference", lambda: reference.fade_step_(*step_args), {}))
+    stored_args = (xp, mom, grad, flags.do_co, flags.do_pro, flags.beta, flags.mask_idx, noise, mask_ids,
+                   constants.lo, constants.hi, constants.alpha)
+    out.append(Candidate("eager_reference", lambda: reference.fade_step_(*flat_args), {}))
     out.append(Candidate("eager_stored_noise", lambda: stored_noise_step(*stored_args), {}))
     if compile_baselines:
         compiled_stored = torch.compile(stored_noise_step, dynamic=False)
         compiled_reference = torch.compile(reference.fade_step_, dynamic=False)
         out.append(Candidate("compiled_stored_noise", lambda: compiled_stored(*stored_args), {}))
-        out.append(Candidate("compiled_reference", lambda: compiled_reference(*step_args), {}))
+        out.append(Candidate("compiled_reference", lambda: compiled_reference(*flat_args), {}))
     copy_src = torch.randn(int(2.5 * xp.numel()), device=device)
     copy_dst = torch.empty_like(copy_src)
     out.append(Candidate("copy", lambda: copy_dst.copy_(copy_src), {}))

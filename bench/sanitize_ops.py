@@ -3,6 +3,7 @@
 
     compute-sanitizer --tool memcheck --error-exitcode 9 python bench/sanitize_ops.py
 """
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -21,17 +22,17 @@ def run_every_op(backend: str, device: torch.device) -> None:
         xp = torch.randn(batch, *shape, device=device)
         mom = torch.randn_like(xp)
         grad = torch.randn_like(xp)
-        do_co = torch.arange(batch, device=device) % 2 == 0
-        do_pro = torch.arange(batch, device=device) % 3 != 1
-        beta = torch.full((batch,), 0.01, device=device)
-        mask_idx = torch.arange(batch, device=device, dtype=torch.int32) % 5
+        flags = pf.StepFlags(torch.arange(batch, device=device) % 2 == 0, torch.arange(batch, device=device) % 3 != 1,
+                             torch.full((batch,), 0.01, device=device),
+                             torch.arange(batch, device=device, dtype=torch.int32) % 5)
         lo, hi = torch.full((3,), -2.0, device=device), torch.full((3,), 2.0, device=device)
         for norm in ("l1mean", "l2sq"):
             for pixel_masks in (False, True):
-                step_args = (xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, 0.6, 5, norm, pixel_masks)
-                pf.ops.fade_step_(*step_args, backend=backend)
+                constants = pf.BatchConstants(keys, lo, hi, 0.6, 5, norm, pixel_masks)
+                pf.ops.fade_step_(xp, mom, grad, flags, constants, backend=backend)
                 mask_ids = pf.ops.fade_mask_ids(keys, shape, 5, pixel_masks, backend=backend)
-                pf.ops.fade_step_(*step_args, mask_ids, backend=backend)  # what protect() runs
+                with_ids = dataclasses.replace(constants, mask_ids=mask_ids)
+                pf.ops.fade_step_(xp, mom, grad, flags, with_ids, backend=backend)  # what protect() runs
         pf.ops.fade_noise(keys, shape, backend=backend)
     torch.cuda.synchronize()
 

@@ -169,7 +169,8 @@ def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: t
     Non-contiguous inputs are read through contiguous copies; non-contiguous xp / mom are updated on
     contiguous copies that are copied back.
     """
-    check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm, mask_ids)
+    check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm, pixel_masks,
+                    mask_ids)
     require_device(xp, "fade_step_")
     require_image_numel(math.prod(xp.shape[1:]), "fade_step_")
     xp_work = xp.contiguous()

@@ -8,9 +8,10 @@ from . import ops, reference
 from ._backend import Backend, BackendStatus, backends, register_backend
 from .config import FadeConfig
 from .engine import ProtectResult, protect
-from .schedules import Schedule, StepFlags
+from .schedules import Schedule
+from .step_args import BatchConstants, StepFlags
 from .version import __version__
 
 
-__all__ = ["Backend", "BackendStatus", "FadeConfig", "ProtectResult", "Schedule", "StepFlags", "backends", "ops",
-           "protect", "reference", "register_backend"]
+__all__ = ["Backend", "BackendStatus", "BatchConstants", "FadeConfig", "ProtectResult", "Schedule", "StepFlags",
+           "backends", "ops", "protect", "reference", "register_backend"]

@@ -44,7 +44,8 @@ def check_image_shape(shape: Sequence[int]) -> tuple[int, int, int]:
 
 
 def check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm,
-                    mask_ids=None) -> None:
+                    pixel_masks, mask_ids=None) -> None:
+    """The arguments of a backend's ``fade_step_``, in its order (``step_args.flat_step_args``)."""
     if not isinstance(xp, torch.Tensor) or xp.dim() != 4:
         raise ValueError(f"xp must be a [B, C, H, W] tensor, got {getattr(xp, 'shape', type(xp).__name__)}")
     if xp.dtype not in FLOAT_DTYPES:

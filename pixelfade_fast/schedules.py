@@ -6,27 +6,14 @@ reads a device value on the host.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from .config import FadeConfig
+from .step_args import StepFlags
 
 # Phase codes of the phase table.
 INIT, MAIN, FINAL, FINISH = 0, 1, 2, 3
 PHASE_NAMES = ("init", "main", "final", "finish")
-
-
-@dataclass
-class StepFlags:
-    """What one fused step does to each image: the arguments of ``fade_step_`` that vary per step, and the
-    phase (a 0-dim int32 code, see PHASE_NAMES) of the step they were made for."""
-
-    do_co: torch.Tensor  # bool [B]
-    do_pro: torch.Tensor  # bool [B]
-    beta: torch.Tensor  # float32 [B]
-    mask_idx: torch.Tensor  # int32 [B]
-    phase: torch.Tensor  # int32 []
 
 
 def phase_of_step(config: FadeConfig, t: int) -> int:

@@ -6,7 +6,8 @@ import torch
 
 import pixelfade_fast as pf
 from pixelfade_fast.engine import StepRecord
-from pixelfade_fast.schedules import FINISH, StepFlags
+from pixelfade_fast.schedules import FINISH
+from pixelfade_fast.step_args import StepFlags
 
 from engine_models import SmallReIDNet, smooth_images
 

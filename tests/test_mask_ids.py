@@ -11,7 +11,6 @@ from helpers import assert_close_report
 from op_backends import backend_cases
 from pixelfade_fast import reference as R
 
-ORDER = ["xp", "mom", "grad", "do_co", "do_pro", "beta", "mask_idx", "keys", "lo", "hi"]
 # (C, H, W): odd sizes, a pixel count that is not a multiple of any tile, a single pixel.
 SHAPES = [(3, 7, 5), (3, 16, 9), (1, 1, 1)]
 # Every fast backend this machine runs, each C++ CUDA step variant as its own case; the reference checks itself
@@ -35,10 +34,12 @@ def inputs(batch, shape, device, generator, num_masks):
 
 
 def step(backend, args, num_masks, pixel_masks, mask_ids=None):
-    out = {name: value.clone() for name, value in args.items()}
-    pf.ops.fade_step_(*[out[name] for name in ORDER], 0.6, num_masks, "l1mean", pixel_masks, mask_ids,
-                      backend=backend)
-    return out["xp"], out["mom"]
+    xp, mom = args["xp"].clone(), args["mom"].clone()
+    flags = pf.StepFlags(args["do_co"], args["do_pro"], args["beta"], args["mask_idx"])
+    constants = pf.BatchConstants(args["keys"], args["lo"], args["hi"], 0.6, num_masks, "l1mean", pixel_masks,
+                                  mask_ids)
+    pf.ops.fade_step_(xp, mom, args["grad"], flags, constants, backend=backend)
+    return xp, mom
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)

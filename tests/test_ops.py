@@ -7,8 +7,10 @@ both on realistic shapes, each C++ CUDA step variant as its own case. Backend-sp
 build info and fake kernels, tl.randint4x, Triton's launch slicing and import without triton, the C++ CUDA step
 variants) follow the shared ones, named after their backend.
 """
+import dataclasses
 import importlib.util
 import inspect
+import itertools
 import subprocess
 import sys
 
@@ -18,8 +20,10 @@ import torch
 from helpers import assert_close_report, load_rng_vectors
 from op_backends import Backend, backend_cases
 from op_inputs import INDEX_EDGES, UINT64_EDGES, as_int64, random_keys, step_inputs
+import pixelfade_fast as pf
 from pixelfade_fast import _cpp
 from pixelfade_fast import reference as R
+from pixelfade_fast.step_args import BatchConstants, StepFlags
 
 # DESIGN ("Tests"): fp32 steps agree to ||out - ref|| / ||ref|| < 1e-5; Philox words bit-exact; mask ids exact;
 # NaN never passes (assert_close_report wants NaNs in the same places). η is float32 on every backend and may
@@ -313,6 +317,50 @@ def test_bad_arguments_raise_errors_naming_the_argument(backend):
         backend.fade_noise(keys, (4, 4))
     with pytest.raises(ValueError, match=r"keys must .*shape \[B, 4\]"):
         backend.fade_noise(keys[:, :2], (3, 4, 4))
+
+
+def structures(a, alpha=0.6, num_masks=5, norm="l1mean", pixel_masks=False, mask_ids=None):
+    """The public op's (flags, constants) holding the arguments ``a`` (step_inputs)."""
+    return (StepFlags(a["do_co"], a["do_pro"], a["beta"], a["mask_idx"]),
+            BatchConstants(a["keys"], a["lo"], a["hi"], alpha, num_masks, norm, pixel_masks, mask_ids))
+
+
+@pytest.mark.parametrize("backend", backend_cases(names=("reference", "cpp", "triton")), indirect=True)
+def test_public_fade_step_runs_the_backend_on_the_structures_fields(backend, generator):
+    """ops.fade_step_(xp, mom, grad, flags, constants, backend=...) gives the bits of that backend's op called
+    with the fifteen arguments flat, for each norm and mask kind, drawn and materialised ids."""
+    args = step_inputs((4, 3, 7, 5), torch.float32, backend.device, generator)
+    for norm, pixel_masks, materialise in itertools.product(("l1mean", "l2sq"), (False, True), (False, True)):
+        mask_ids = R.fade_mask_ids(args["keys"], (3, 7, 5), 5, pixel_masks) if materialise else None
+        flat = {k: v.clone() for k, v in args.items()}
+        call_step(backend.fade_step_, flat, 0.7, 5, norm, pixel_masks, mask_ids)
+        public = {k: v.clone() for k, v in args.items()}
+        pf.ops.fade_step_(public["xp"], public["mom"], public["grad"],
+                          *structures(public, 0.7, 5, norm, pixel_masks, mask_ids), backend=backend.name)
+        name = f"{norm} pixel_masks={pixel_masks} materialised={materialise}"
+        assert torch.equal(public["xp"], flat["xp"]) and torch.equal(public["mom"], flat["mom"]), name
+
+
+def test_public_fade_step_checks_each_field_by_name():
+    """The wrapper checks the structures (op_checks), so even the reference backend, which checks only the
+    norm itself, refuses a bad field by its name; other objects than the structures are refused."""
+    good = step_inputs((2, 3, 4, 4), torch.float32, "cpu", torch.Generator().manual_seed(0))
+    xp, mom, grad = good["xp"], good["mom"], good["grad"]
+    for field, change, error in (("beta", dict(beta=good["beta"].double()), TypeError),
+                                 ("mask_idx", dict(mask_idx=good["mask_idx"][:1]), ValueError),
+                                 ("lo", dict(lo=good["lo"][:2]), ValueError)):
+        with pytest.raises(error, match=f"^{field} must"):
+            pf.ops.fade_step_(xp, mom, grad, *structures({**good, **change}), backend="reference")
+    flags, constants = structures(good)
+    for bad, message in ((dict(mask_ids=torch.zeros(2, 3, 4, 4, dtype=torch.int32)), "^mask_ids must"),
+                         (dict(num_masks=256), r"^num_masks must be in \[1, 255\]"),
+                         (dict(alpha=1.0), r"^alpha must be in \[0, 1\)"), (dict(norm="l3"), "^norm must")):
+        with pytest.raises((TypeError, ValueError), match=message):
+            pf.ops.fade_step_(xp, mom, grad, flags, dataclasses.replace(constants, **bad), backend="reference")
+    with pytest.raises(TypeError, match="^flags must be a StepFlags, got tuple"):
+        pf.ops.fade_step_(xp, mom, grad, tuple(vars(flags).values()), constants, backend="reference")
+    with pytest.raises(TypeError, match="^constants must be a BatchConstants, got dict"):
+        pf.ops.fade_step_(xp, mom, grad, flags, vars(constants), backend="reference")
 
 
 @pytest.mark.parametrize("backend", CPP_CPU, indirect=True)

@@ -2,7 +2,7 @@
 
 features.py   the model as the engine sees it (per-image loss, frozen weights, features of a pixel set)
 checks.py     input checks with messages that say what to do
-step.py       the fused step's calling form (per-step flags, per-batch constants)
+step.py       the fused step's calling form (step_args' per-step flags and per-batch constants)
 loop.py       ``FadeLoop``: one batch shape's loop on static buffers with a device step counter
 graph.py      CUDA-graph capture of a whole step
 fold_batchnorm.py  BatchNorm folding into the preceding conv/linear layer, checked on a probe batch
@@ -20,9 +20,9 @@ from .features import FeatureFn, extract_features, frozen, nvtx_range, per_image
 from .loop import FadeLoop, Observer, StepRecord
 from .protect import ProtectResult, protect
 from .protector import DEFAULT_BATCH, BatchResult, BatchRun, BatchSetup, Protector
-from .step import BatchConstants, StepFn, check_step, fused_step
+from .step import StepFn, fused_step
 
-__all__ = ["Acceleration", "BatchConstants", "BatchResult", "BatchRun", "BatchSetup", "DEFAULT_BATCH", "FadeLoop",
+__all__ = ["Acceleration", "BatchResult", "BatchRun", "BatchSetup", "DEFAULT_BATCH", "FadeLoop",
            "FeatureFn", "Observer", "PreparedModel", "ProtectResult", "Protector", "StepFn", "StepRecord",
-           "check_batch_size", "check_features", "check_images", "check_step", "check_uids", "extract_features",
+           "check_batch_size", "check_features", "check_images", "check_uids", "extract_features",
            "frozen", "fused_step", "nvtx_range", "per_image_loss", "prepare_model", "protect"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..schedules import StepFlags
+from ..step_args import StepFlags
 from .loop import FadeLoop
 
 WARMUP_STEPS = 3

@@ -15,9 +15,10 @@ import torch
 from ..config import FadeConfig
 from ..input_space import InputSpace
 from ..reference.rng import KEY_WORDS
-from ..schedules import FINAL, FINISH, Schedule, StepFlags
+from ..schedules import FINAL, FINISH, Schedule
+from ..step_args import BatchConstants, StepFlags, check_step
 from .features import FeatureFn, nvtx_range, per_image_loss
-from .step import BatchConstants, StepFn, check_step
+from .step import StepFn
 
 
 @dataclass
@@ -60,7 +61,7 @@ class FadeLoop:
             torch.empty(channels, dtype=torch.float32, device=self.device),
             torch.empty(self.shape, dtype=torch.uint8, device=self.device))
         self.schedule = Schedule(config, batch, self.device)
-        check_step(self.xp, self.mom, self.schedule.step_flags(torch.zeros(batch, device=self.device)),
+        check_step(self.xp, self.mom, self.xp, self.schedule.step_flags(torch.zeros(batch, device=self.device)),
                    self.constants)
         self.schedule.reset()
 

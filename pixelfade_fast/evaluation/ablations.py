@@ -20,11 +20,11 @@ import torch
 from torch import nn
 
 from ..config import FadeConfig
-from ..engine import BatchConstants, BatchSetup, Protector, check_batch_size, check_images, check_uids
+from ..engine import BatchSetup, Protector, check_batch_size, check_images, check_uids
 from ..reference import derive_keys, fade_noise
 from ..reference.ops import NORM_FLOOR
 from ..reference.rng import splitmix64_int
-from ..schedules import StepFlags
+from ..step_args import BatchConstants, StepFlags
 
 # make_step(batch, setup, mean, std) -> the step function the loop calls once per step on this batch
 # (batch: the batch's slice of the image set; setup: the engine's set-up of it; mean/std: [1, C, 1, 1])

@@ -9,7 +9,8 @@ from typing import Sequence
 import torch
 
 from .. import _backend
-from ..op_checks import check_image_shape, check_keys, check_step_args
+from ..op_checks import check_image_shape, check_keys
+from ..step_args import BatchConstants, StepFlags, check_step, flat_step_args
 
 
 def resolve_op(op: str, backend: str | None, device: torch.device):
@@ -18,18 +19,18 @@ def resolve_op(op: str, backend: str | None, device: torch.device):
     return _backend.BACKENDS[_backend.resolve(backend, device)].op(op)
 
 
-def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: torch.Tensor, do_pro: torch.Tensor,
-               beta: torch.Tensor, mask_idx: torch.Tensor, keys: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
-               alpha: float, num_masks: int, norm: str = "l1mean", pixel_masks: bool = False,
-               mask_ids: torch.Tensor | None = None, *, backend: str | None = "auto") -> None:
+def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, flags: StepFlags, constants: BatchConstants,
+               *, backend: str | None = "auto") -> None:
     """One PixelFade step in place on ``xp`` and ``mom``; see ``pixelfade_fast.reference.fade_step_``.
 
-    ``mask_ids``: ``fade_mask_ids(keys, xp.shape[1:], num_masks, pixel_masks)`` computed once per batch, so a
-    PRO step reads one byte per element instead of drawing a Philox word; without it the ids are drawn.
+    ``flags``: what the step does to each image (``StepFlags(do_co, do_pro, beta, mask_idx)``, [B] tensors);
+    ``constants``: what stays fixed for the batch (``BatchConstants(keys, lo, hi, alpha, num_masks, norm,
+    pixel_masks, mask_ids)``). ``constants.mask_ids``: ``fade_mask_ids(keys, xp.shape[1:], num_masks,
+    pixel_masks)`` computed once per batch, so a PRO step reads one byte per element instead of drawing a Philox
+    word; without them the ids are drawn.
     """
-    check_step_args(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi, alpha, num_masks, norm, mask_ids)
-    resolve_op("fade_step_", backend, xp.device)(xp, mom, grad, do_co, do_pro, beta, mask_idx, keys, lo, hi,
-                                            float(alpha), int(num_masks), norm, bool(pixel_masks), mask_ids)
+    check_step(xp, mom, grad, flags, constants)
+    resolve_op("fade_step_", backend, xp.device)(*flat_step_args(xp, mom, grad, flags, constants))
 
 
 def fade_noise(keys: torch.Tensor, shape: Sequence[int], *, backend: str | None = "auto") -> torch.Tensor:
@@ -49,4 +50,4 @@ def fade_mask_ids(keys: torch.Tensor, shape: Sequence[int], num_masks: int, pixe
     return resolve_op("fade_mask_ids", backend, keys.device)(keys, shape, int(num_masks), bool(pixel_masks))
 
 
-__all__ = ["fade_mask_ids", "fade_noise", "fade_step_", "resolve_op"]
+__all__ = ["BatchConstants", "StepFlags", "fade_mask_ids", "fade_noise", "fade_step_", "resolve_op"]
