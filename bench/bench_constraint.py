@@ -10,7 +10,10 @@ mAP over the clean→clean mAP of the same images (mAP kept), the mean PSNR of t
         --model osnet_x0_25 --model osnet_x0_25:runs/cuhk01_256x128/osnet_x0_25_cuhk01.safetensors \\
         --out bench/results/constraint_cuhk01_cpu.csv
 
-A --model is any `pixelfade protect --model` spec; the bare zoo name is the bundled SynthPed model.
+A --model is any `pixelfade protect --model` spec; the bare zoo name is the bundled SynthPed model. Rows
+(bench/common.py's long format, bench `constraint`): case = the model spec, provider = the configuration's name,
+one row per metric of METRICS; the config column holds the image count, is_default, the rise tolerance, the batch
+and the seed.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from pixelfade_fast.evaluation.reid_metrics import evaluate_reid
 from pixelfade_fast.models.spec import load_model_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import add_row, run_meta  # noqa: E402
+from common import measurement, write_measurements  # noqa: E402
 
 # Named by what they are, not by which one is the default: the row of the default config says so (is_default).
 CONFIGS = {
@@ -38,6 +41,12 @@ CONFIGS = {
     "relative eps 0.03 + backtrack + 50 finish": pf.FadeConfig(epsilon=0.03),
     "relative eps 0.03 + backtrack + 100 finish": pf.FadeConfig(epsilon=0.03, finish_steps=100),
 }
+
+
+# The long-format rows of a (model, configuration): metric -> unit.
+METRICS = {"met_rate": "fraction", "mean_steps": "steps", "max_steps": "steps", "median_final_loss": "loss",
+           "median_epsilon": "loss", "s_per_image": "s", "mAP_clean": "mAP", "mAP_protected": "mAP",
+           "mAP_kept": "fraction", "psnr_to_original": "dB"}
 
 
 class StepCounter:
@@ -114,7 +123,7 @@ def main(argv=None) -> int:
     parser.add_argument("--test-ids", type=int, default=32, help="test identities to protect (default: %(default)s)")
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     parser.add_argument("--batch", type=int, default=16, help="images per protect batch (default: %(default)s)")
-    parser.add_argument("--out", type=Path, help="CSV to write (rows are appended to it as they finish)")
+    parser.add_argument("--out", type=Path, help="CSV to write (rewritten after each configuration)")
     args = parser.parse_args(argv)
     query, gallery = first_test_ids(data.read_cuhk01(args.root), args.test_ids)
     rows = []
@@ -130,15 +139,18 @@ def main(argv=None) -> int:
             outcome = run(model, images, CONFIGS[name], args.batch, seed=7)
             protected = outcome.pop("protected")
             protected_map = mean_ap(protected)
-            row = dict(run_meta(torch.device("cpu")), model=spec, images=images.shape[0], config=name,
-                       is_default=CONFIGS[name] == pf.FadeConfig(),
-                       rise_tolerance=CONFIGS[name].rise_tolerance, **outcome,
-                       mAP_clean=round(clean_map, 4), mAP_protected=round(protected_map, 4),
-                       mAP_kept=round(protected_map / clean_map, 4),
-                       psnr_to_original=round(float(psnr(protected, images).mean()), 2))
-            add_row(rows, row, f"{spec[-40:]:40s} {name:44s} met {row['met_rate']:6.1%} steps "
-                    f"{row['mean_steps']:6.1f} (max {row['max_steps']}) mAP kept {row['mAP_kept']:.3f} PSNR "
-                    f"{row['psnr_to_original']:.2f} {row['s_per_image']:.2f} s/img", args.out)
+            found = dict(outcome, mAP_clean=round(clean_map, 4), mAP_protected=round(protected_map, 4),
+                         mAP_kept=round(protected_map / clean_map, 4),
+                         psnr_to_original=round(float(psnr(protected, images).mean()), 2))
+            settings = {"images": images.shape[0], "is_default": CONFIGS[name] == pf.FadeConfig(),
+                        "rise_tolerance": CONFIGS[name].rise_tolerance, "batch": args.batch, "seed": 7}
+            rows += [measurement("constraint", spec, name, metric, unit, found[metric], device=torch.device("cpu"),
+                                 config=settings) for metric, unit in METRICS.items()]
+            print(f"{spec[-40:]:40s} {name:44s} met {found['met_rate']:6.1%} steps {found['mean_steps']:6.1f} "
+                  f"(max {found['max_steps']}) mAP kept {found['mAP_kept']:.3f} PSNR {found['psnr_to_original']:.2f} "
+                  f"{found['s_per_image']:.2f} s/img", flush=True)
+            if args.out:  # after every configuration, so a run cut short keeps what it measured
+                write_measurements(args.out, rows)
     return 0
 
 

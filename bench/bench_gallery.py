@@ -4,7 +4,9 @@ config (quantised, as the gallery), batch size, backend and speed options, measu
 
     python bench/bench_gallery.py --images-dir ../shared/data/cuhk01/campus --images 64 \\
         --out bench/results/gallery_cpu_2core.csv
-Without --images-dir it protects SynthPed crops generated into a temporary folder.
+Without --images-dir it protects SynthPed crops generated into a temporary folder. Rows (bench/common.py's long
+format, bench `gallery`): each provider's `throughput` (images/s), `pixelfade_protect`'s `speedup_vs_protect`
+(its throughput over protect()'s) and the images it `protected` and `failed`.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from pixelfade_fast.gallery import GallerySettings, create_seed_file, find_input
 from pixelfade_fast.models.spec import load_model_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_meta, write_rows  # noqa: E402
+from common import measurement, write_measurements  # noqa: E402
 
 
 def gallery_folder(args, scratch: Path) -> Path:
@@ -85,15 +87,22 @@ def main(argv=None) -> int:
         gallery_s = time.perf_counter() - begin
         shutil.rmtree(scratch / "out")
     count = len(names)
-    row = dict(run_meta(device), model=model.model_id, input_size="x".join(map(str, model.input_size)),
-               images=count, batch_size=args.batch_size, steps=config.total_steps, backend=engine_result.backend,
-               io_workers=args.io_workers, protect_images_per_s=round(count / engine_s, 3),
-               gallery_images_per_s=round(count / gallery_s, 3), ratio=round(engine_s / gallery_s, 3),
-               gallery_protected=report.protected, gallery_failed=len(report.failed))
-    print(f"protect(): {row['protect_images_per_s']} img/s   pixelfade protect: {row['gallery_images_per_s']} img/s"
-          f"   ratio {row['ratio']} (target >= 0.9)")
+    case = f"{model.model_id} {'x'.join(map(str, model.input_size))} {count} images"
+    settings = {"batch_size": args.batch_size, "steps": config.total_steps, "backend": engine_result.backend,
+                "io_workers": args.io_workers}
+
+    def row(provider: str, metric: str, unit: str, value: float) -> dict:
+        return measurement("gallery", case, provider, metric, unit, value, device=device, config=settings)
+
+    rows = [row("protect", "throughput", "images/s", count / engine_s),
+            row("pixelfade_protect", "throughput", "images/s", count / gallery_s),
+            row("pixelfade_protect", "speedup_vs_protect", "x", engine_s / gallery_s),
+            row("pixelfade_protect", "protected", "images", report.protected),
+            row("pixelfade_protect", "failed", "images", len(report.failed))]
+    print(f"protect(): {count / engine_s:.3f} img/s   pixelfade protect: {count / gallery_s:.3f} img/s"
+          f"   ratio {engine_s / gallery_s:.3f} (target >= 0.9)")
     if args.out:
-        write_rows(args.out, [row])
+        write_measurements(args.out, rows)
     return 0
 
 

@@ -4,7 +4,7 @@ Bandwidth is counted from the minimal bytes of a CO step: read xp, mom, grad and
 values = 20 bytes per element. The copy row moves the same number of bytes (a copy of 2.5 float32 values per
 element), measured in the same run, so `frac_of_copy` is the fraction of the bandwidth this device reaches.
 
-Which images take which operation (`--flags`, one CSV column):
+Which images take which operation (`--flags`; in the row's case and config):
   co_pro   every image does CO and PRO (the init phase; the most work: a Philox word per element for the mask
            test, Box-Muller for the replaced fifth)
   co       every image does CO only (the main phase above ε, the final and finishing steps: most steps)
@@ -21,9 +21,13 @@ Hopper and later GPUs the cpp backend is also timed as `cpp_cluster[_ids]` (PIXE
 read once, kept in shared memory). `<backend>_noise` times fade_noise, the materialised η (4 bytes written per
 element: its `gbps` counts those).
 
-Keys (`--contracts`, column `rng_contract`): 2 derives them from a 256-bit seed (four words per image, the
+Keys (`--contracts`, `rng_contract` in the row's config): 2 derives them from a 256-bit seed (four words per image, the
 counter's upper words in use), 1 as runs made before RNG contract 2 did (zero counter words); both run the same
 kernels. `--only` keeps the named implementations (and the copy).
+
+Rows (bench/common.py's long format, bench `ops`, case `<flags> <C>x<H>x<W>`, x = batch): per implementation
+(provider) `time` (ms), `bandwidth` (GB/s), `frac_of_copy` and `speedup_vs_<baseline>` (x), each the median
+over the reps of the per-rep values, ratios taken between samples of the same round.
 
     python bench/bench_ops.py --device cuda --batches 1 16 64 256 512 --flags co_pro co --out bench/results/ops_h200.csv
 """
@@ -32,7 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import datetime
 import os
 import statistics
 import sys
@@ -47,11 +50,13 @@ from pixelfade_fast import reference
 from pixelfade_fast.step_args import BatchConstants, StepFlags, flat_step_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cpu_model, device_name, triton_version, write_rows  # noqa: E402
+from common import measurement, write_measurements  # noqa: E402
+from common import device_name, write_rows  # noqa: E402,F401  (bench_attack_strength.py imports them from here)
 
 BYTES_PER_ELEMENT = 20
 NOISE_BYTES_PER_ELEMENT = 4
 FLAG_MIXES = ("co_pro", "co", "mixed")
+BASELINES = ("eager_reference", "eager_stored_noise", "compiled_stored_noise", "compiled_reference")
 V2_SEED = int.from_bytes(bytes(range(32)), "big")  # a fixed 256-bit seed: contract 2 refuses nothing below 2^256
 
 
@@ -181,9 +186,11 @@ def candidates(device: torch.device, batch: int, shape, seed: int, flag_mix: str
     return out
 
 
-def bench_batch(device, batch: int, shape, flag_mix: str, args, meta: dict) -> list[dict]:
-    """Times every candidate on one batch with each RNG contract's keys; one CSV row each. Every rep goes round
-    all (contract, candidate) pairs in turn, so load from other processes falls on all of them alike."""
+def bench_batch(device, batch: int, shape, flag_mix: str, args) -> list[dict]:
+    """Times every candidate on one batch with each RNG contract's keys. Every rep goes round all (contract,
+    candidate) pairs in turn, so load from other processes falls on all of them alike, and a ratio is taken per
+    rep between samples of the same round. Long-format rows per candidate: time, bandwidth, fraction of the
+    copy's bandwidth and the speedup over each baseline."""
     chosen = [(contract, candidate) for contract in args.contracts
               for candidate in candidates(device, batch, shape, batch, flag_mix, not args.no_compile, contract)
               if not args.only or candidate.name in args.only or candidate.name == "copy"]
@@ -204,20 +211,28 @@ def bench_batch(device, batch: int, shape, flag_mix: str, args, meta: dict) -> l
                 samples[key].append(ms)
     bytes_per_element = {(contract, c.name): c.bytes_per_element for contract, c in chosen}
     elements = batch * shape[0] * shape[1] * shape[2]
+    size = "x".join(map(str, shape))
     rows = []
     for contract in args.contracts:
-        timings = {name: statistics.median(v) for (k, name), v in samples.items() if k == contract}
-        gbps = {name: bytes_per_element[contract, name] * elements / (ms * 1e-3) / 1e9 for name, ms in timings.items()}
-        for name, ms in timings.items():
-            row = dict(meta, rng_contract=contract, impl=name, flags=flag_mix, batch=batch,
-                       shape="x".join(map(str, shape)), time_ms=round(ms, 5), gbps=round(gbps[name], 2),
-                       frac_of_copy=round(gbps[name] / gbps["copy"], 4), reps=args.reps)
-            for baseline in ("eager_reference", "eager_stored_noise", "compiled_stored_noise", "compiled_reference"):
-                if baseline in timings:
-                    row[f"speedup_vs_{baseline}"] = round(timings[baseline] / ms, 3)
-            rows.append(row)
-            print(f"v{contract} {flag_mix:6s} B={batch:4d} {name:24s} {ms:10.4f} ms {gbps[name]:9.1f} GB/s "
-                  f"{row['frac_of_copy']:7.1%} of copy", flush=True)
+        config = {"flags": flag_mix, "shape": size, "rng_contract": contract, "warmup": args.warmup}
+
+        def row(provider: str, metric: str, unit: str, values: list[float]) -> dict:
+            return measurement("ops", f"{flag_mix} {size}", provider, metric, unit, values, device=device,
+                               x_name="batch", x_value=batch, config=config)
+
+        timings = {name: times for (k, name), times in samples.items() if k == contract}
+        gbps = {name: [bytes_per_element[contract, name] * elements / (ms * 1e-3) / 1e9 for ms in times]
+                for name, times in timings.items()}
+        for name, times in timings.items():
+            time, bandwidth, fraction = (row(name, "time", "ms", times), row(name, "bandwidth", "GB/s", gbps[name]),
+                                         row(name, "frac_of_copy", "fraction",
+                                             [g / c for g, c in zip(gbps[name], gbps["copy"])]))
+            rows += [time, bandwidth, fraction]
+            if name != "copy" and not name.endswith("_noise"):  # a fade_step_ implementation
+                rows += [row(name, f"speedup_vs_{baseline}", "x", [b / t for b, t in zip(timings[baseline], times)])
+                         for baseline in BASELINES if baseline in timings and baseline != name]
+            print(f"v{contract} {flag_mix:6s} B={batch:4d} {name:24s} {time['value']:10.4f} ms "
+                  f"{bandwidth['value']:9.1f} GB/s {fraction['value']:7.1%} of copy", flush=True)
     return rows
 
 
@@ -238,14 +253,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     shape = tuple(args.shape)
-    meta = {"device": device_name(device), "cpu_model": cpu_model(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "triton": triton_version(), "date": datetime.date.today().isoformat()}
     rows = []
     for flag_mix in args.flags:
         for batch in args.batches:
-            rows += bench_batch(device, batch, shape, flag_mix, args, meta)
+            rows += bench_batch(device, batch, shape, flag_mix, args)
             if args.out:  # after every batch, so a run cut short keeps what it measured
-                write_rows(args.out, rows)
+                write_measurements(args.out, rows)
     return 0
 
 

@@ -6,6 +6,7 @@ A real run on two images gives run.json; the gallery is then scaled to --outputs
 are about as large as real ones) and a manifest line with the digests for each. Then `protect_folder` with
 resume=True is timed: it finds every output intact and has nothing to protect, so the time is all start-up.
 The files were just written, so they are in the page cache (warm): a cold cache adds the disk's read time.
+One row (bench/common.py's long format, bench `resume`): the start-up time in seconds over --repeats runs.
 
     python bench/bench_resume.py --outputs 10000 --out bench/results/gallery_resume_cpu.csv
 """
@@ -27,11 +28,10 @@ from pixelfade_fast.config import FadeConfig
 from pixelfade_fast.gallery import GallerySettings, ManifestEntry, image_uid, protect_folder
 from pixelfade_fast.gallery.content import bytes_digest
 from pixelfade_fast.gallery.plan import inputs_digest
-from pixelfade_fast.machine import cpu_name
 from pixelfade_fast.models import build_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_meta, write_rows  # noqa: E402
+from common import measurement, write_measurements  # noqa: E402
 
 DISTINCT = 64  # distinct noise PNGs, cycled (hashing cost does not depend on which bytes)
 
@@ -96,14 +96,12 @@ def main() -> None:
                                     log=lambda m: None)
             times.append(time.perf_counter() - start)
             assert report.protected == 0 and report.already_done == args.outputs and not report.redone
-        row = {**run_meta(torch.device("cpu")), "cpu_model": cpu_name(), "cpu_threads": torch.get_num_threads(),
-               "outputs": args.outputs, "output_hw": f"{size[0]}x{size[1]}",
-               "output_mb": round(total_bytes / 2**20, 1), "page_cache": "warm",
-               "resume_startup_s_median": round(sorted(times)[len(times) // 2], 2),
-               "resume_startup_s_min": round(min(times), 2)}
-        print(row)
+        row = measurement("resume", f"{args.outputs} outputs {size[0]}x{size[1]}", "protect_folder_resume",
+                          "startup_time", "s", times, device=torch.device("cpu"),
+                          config={"output_mb": round(total_bytes / 2**20, 1), "page_cache": "warm"})
+        print(f"resume start-up with {args.outputs} outputs: {row['value']:.2f} s (median of {len(times)})")
         if args.out:
-            write_rows(args.out, [row])
+            write_measurements(args.out, [row])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -66,14 +66,6 @@ def write_rows(path: Path, rows: list[dict]) -> None:
     print(f"wrote {path} ({len(rows)} rows)")
 
 
-def add_row(rows: list[dict], row: dict, line: str, out: Path | None) -> None:
-    """Append ``row``, print ``line`` for it, and rewrite ``out`` (when given) so a stopped run keeps its rows."""
-    rows.append(row)
-    print(line, flush=True)
-    if out:
-        write_rows(out, rows)
-
-
 def _quantile(values: Sequence[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 

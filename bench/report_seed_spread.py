@@ -9,6 +9,9 @@ of the query and gallery. The CUHK01 report's spread (docs/results/README.md):
     python bench/report_seed_spread.py --data cuhk01 --root ../shared/data/cuhk01 --max-test-ids 50 \\
         --model osnet_x0_25:runs/cuhk01/osnet_x0_25_cuhk01.safetensors --seeds 1 2 3 --tolerances 0 0.05 \\
         --out bench/results/report_seed_spread_cuhk01_cpu.csv
+
+Rows (bench/common.py's long format, bench `seed_spread`, case `<data> <model>`, provider `pixelfade_paper`,
+x = the protection seed): met_rate, mAP_clean and mAP_kept, with the rise tolerance in the config column.
 """
 from __future__ import annotations
 
@@ -28,7 +31,9 @@ from pixelfade_fast.models.spec import load_model_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_constraint import query_gallery_map  # noqa: E402
-from common import add_row, run_meta  # noqa: E402
+from common import measurement, write_measurements  # noqa: E402
+
+METRICS = {"met_rate": "fraction", "mAP_clean": "mAP", "mAP_kept": "fraction"}  # metric -> unit
 
 
 def main(argv=None) -> int:
@@ -54,13 +59,16 @@ def main(argv=None) -> int:
             config = FadeConfig(rise_tolerance=tolerance)
             protected = pixelfade(model, images, config, schedule="paper", seed=seed).clamp(0, 1)
             features = extract_features(model, protected)
-            row = dict(run_meta(torch.device("cpu")), data=args.data, model=args.model, query=len(query),
-                       gallery=len(gallery), seed=seed, rise_tolerance=tolerance,
-                       met_rate=round(FadeConfig().met_epsilon_rate(per_image_loss(features, original), original), 4),
-                       mAP_clean=round(clean_map, 4),
-                       mAP_kept=round(query_gallery_map(features, query, gallery) / clean_map, 4))
-            add_row(rows, row, f"seed {seed}  tolerance {tolerance:5.3f}  met {row['met_rate']:6.1%}  mAP kept "
-                    f"{row['mAP_kept']:.3f}", args.out)
+            found = {"met_rate": FadeConfig().met_epsilon_rate(per_image_loss(features, original), original),
+                     "mAP_clean": clean_map, "mAP_kept": query_gallery_map(features, query, gallery) / clean_map}
+            settings = {"query": len(query), "gallery": len(gallery), "rise_tolerance": tolerance}
+            rows += [measurement("seed_spread", f"{args.data} {args.model}", "pixelfade_paper", metric, unit,
+                                 round(found[metric], 4), device=torch.device("cpu"), x_name="seed", x_value=seed,
+                                 config=settings) for metric, unit in METRICS.items()]
+            print(f"seed {seed}  tolerance {tolerance:5.3f}  met {found['met_rate']:6.1%}  mAP kept "
+                  f"{found['mAP_kept']:.3f}", flush=True)
+            if args.out:
+                write_measurements(args.out, rows)
     return 0
 
 

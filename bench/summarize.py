@@ -6,8 +6,11 @@ loop (bench_e2e.py: x the official-style loop, vs the floor, fraction of peak) a
     python bench/summarize.py bench/results/latest
 """
 import csv
+import json
 import sys
 from pathlib import Path
+
+from common import read_measurements
 
 BASELINES = ("reference", "eager_reference", "eager_stored_noise", "compiled_stored_noise", "compiled_reference",
              "copy")
@@ -16,34 +19,45 @@ EAGER_TARGET = 5.0
 COMPILED_TARGET = 1.25
 
 
-def print_rows(rows: list[dict]) -> None:
-    print(f"{'flags':6} {'B':>4} {'impl':22} {'ms':>9} {'GB/s':>8} {'%copy':>6} {'x eager':>8} {'x compiled':>10}")
+def ops_entries(rows: list[dict]) -> list[dict]:
+    """ops.csv's long rows as one entry per (flags, implementation, batch, RNG contract): its metrics by name."""
+    entries: dict[tuple, dict] = {}
     for row in rows:
-        if row["impl"] == "copy":
+        config = json.loads(row["config"])
+        key = (config["flags"], row["provider"], int(row["x_value"]), config.get("rng_contract"))
+        entry = entries.setdefault(key, {"flags": key[0], "impl": key[1], "batch": key[2]})
+        entry[row["metric"]] = row["value"]
+    return list(entries.values())
+
+
+def print_rows(entries: list[dict]) -> None:
+    print(f"{'flags':6} {'B':>4} {'impl':22} {'ms':>9} {'GB/s':>8} {'%copy':>6} {'x eager':>8} {'x compiled':>10}")
+    for entry in entries:
+        if entry["impl"] == "copy":
             continue
-        eager = row.get("speedup_vs_eager_reference") or "-"
-        compiled = row.get("speedup_vs_compiled_reference") or "-"
-        print(f"{row.get('flags', 'co_pro'):6} {row['batch']:>4} {row['impl']:22} {float(row['time_ms']):9.4f} "
-              f"{float(row['gbps']):8.1f} {float(row['frac_of_copy']) * 100:5.1f}% {eager:>8} {compiled:>10}")
+        eager, compiled = (entry.get(f"speedup_vs_{name}") for name in ("eager_reference", "compiled_reference"))
+        print(f"{entry['flags']:6} {entry['batch']:>4} {entry['impl']:22} {entry['time']:9.4f} "
+              f"{entry['bandwidth']:8.1f} {entry['frac_of_copy'] * 100:5.1f}% "
+              f"{'-' if eager is None else f'{eager:.3f}':>8} {'-' if compiled is None else f'{compiled:.3f}':>10}")
 
 
-def target_lines(rows: list[dict]) -> list[str]:
+def target_lines(entries: list[dict]) -> list[str]:
     """One line per (flags, fast implementation): the worst value of each target over the batches it covers."""
     lines = []
     groups: dict[tuple[str, str], list[dict]] = {}
-    for row in rows:
-        if row["impl"] not in BASELINES:
-            groups.setdefault((row.get("flags", "co_pro"), row["impl"]), []).append(row)
+    for entry in entries:
+        if entry["impl"] not in BASELINES:
+            groups.setdefault((entry["flags"], entry["impl"]), []).append(entry)
     for (flags, impl), group in groups.items():
         parts = []
-        large = [float(r["frac_of_copy"]) for r in group if int(r["batch"]) >= 256]
+        large = [e["frac_of_copy"] for e in group if e["batch"] >= 256]
         if large:
             worst = min(large)
             parts.append(f"copy {worst:.0%} at B>=256 ({'met' if worst >= COPY_TARGET else 'NOT met'})")
-        ranged = [r for r in group if 16 <= int(r["batch"]) <= 512]
+        ranged = [e for e in group if 16 <= e["batch"] <= 512]
         for key, target, label in (("speedup_vs_eager_reference", EAGER_TARGET, "eager"),
                                    ("speedup_vs_compiled_reference", COMPILED_TARGET, "compiled")):
-            values = [float(r[key]) for r in ranged if r.get(key)]
+            values = [e[key] for e in ranged if key in e]
             if values:
                 worst = min(values)
                 parts.append(f"{worst:.2f}x {label} at B 16-512 ({'met' if worst >= target else 'NOT met'})")
@@ -93,12 +107,13 @@ def main(folder: str) -> int:
     root = Path(folder)
     ops = root / "ops.csv"
     if ops.exists():
-        rows = list(csv.DictReader(open(ops)))
+        rows = read_measurements(ops)
         if rows:
             print(f"{rows[0]['device']} | torch {rows[0]['torch']} | triton {rows[0]['triton']} | {rows[0]['date']}")
-        print_rows(rows)
+        entries = ops_entries(rows)
+        print_rows(entries)
         print("\nfused step targets (worst over the batch sizes each covers):")
-        for line in target_lines(rows):
+        for line in target_lines(entries):
             print("  " + line)
     else:
         print(f"no {ops}")
@@ -109,11 +124,11 @@ def main(folder: str) -> int:
             print("  " + line)
     gallery = root / "gallery.csv"
     if gallery.exists():
-        for row in csv.DictReader(open(gallery)):
-            ratio = float(row["ratio"])
-            print(f"\ngallery: pixelfade protect {row['gallery_images_per_s']} img/s vs protect() "
-                  f"{row['protect_images_per_s']} img/s = {ratio:.2f}x ({'met' if ratio >= GALLERY_TARGET else 'NOT met'}:"
-                  f" >= {GALLERY_TARGET})")
+        values = {(row["provider"], row["metric"]): row["value"] for row in read_measurements(gallery)}
+        ratio = values["pixelfade_protect", "speedup_vs_protect"]
+        print(f"\ngallery: pixelfade protect {values['pixelfade_protect', 'throughput']:.3f} img/s vs protect() "
+              f"{values['protect', 'throughput']:.3f} img/s = {ratio:.2f}x "
+              f"({'met' if ratio >= GALLERY_TARGET else 'NOT met'}: >= {GALLERY_TARGET})")
     return 0
 
 

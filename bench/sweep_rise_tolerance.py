@@ -8,6 +8,9 @@ that benchmark's default row agree at the default tolerance.
         --model osnet_x0_25:runs/cuhk01/osnet_x0_25_cuhk01.safetensors --tolerances 0 0.01 0.02 0.05 0.1 0.2
     python bench/sweep_rise_tolerance.py --data synthped --root runs/synthped_dev --test-ids 20 \\
         --model osnet_x0_25 --tolerances 0 0.02 0.05 0.1 0.2
+
+Rows (bench/common.py's long format, bench `rise_tolerance`, case `<data> <model>`, x = the tolerance): met_rate,
+mean_steps and max_loss_over_epsilon (the worst image's final loss over its ε).
 """
 from __future__ import annotations
 
@@ -24,7 +27,9 @@ from pixelfade_fast.models.spec import load_model_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_constraint import first_test_ids, protect_in_batches  # noqa: E402
-from common import add_row, run_meta  # noqa: E402
+from common import measurement, write_measurements  # noqa: E402
+
+METRICS = {"met_rate": "fraction", "mean_steps": "steps", "max_loss_over_epsilon": "x"}  # metric -> unit
 
 
 def main(argv=None) -> int:
@@ -43,12 +48,17 @@ def main(argv=None) -> int:
     for tolerance in args.tolerances:
         outcome = protect_in_batches(model, images, pf.FadeConfig(rise_tolerance=tolerance), batch=16, seed=7)
         ratio, steps_all = outcome["final_loss"] / outcome["epsilon"], outcome["steps"].float()
-        row = dict(run_meta(torch.device("cpu")), data=args.data, model=args.model, images=images.shape[0],
-                   rise_tolerance=tolerance, is_default=tolerance == pf.FadeConfig().rise_tolerance,
-                   met_rate=round(float((ratio < 1).float().mean()), 4),
-                   mean_steps=round(float(steps_all.mean()), 1), max_loss_over_epsilon=round(float(ratio.max()), 3))
-        add_row(rows, row, f"tolerance {tolerance:5.3f}  met {row['met_rate']:6.1%}  steps {row['mean_steps']:6.1f}  "
-                f"worst loss/ε {row['max_loss_over_epsilon']:.3f}", args.out)
+        found = {"met_rate": round(float((ratio < 1).float().mean()), 4), "mean_steps": round(float(steps_all.mean()), 1),
+                 "max_loss_over_epsilon": round(float(ratio.max()), 3)}
+        settings = {"images": images.shape[0], "is_default": tolerance == pf.FadeConfig().rise_tolerance,
+                    "batch": 16, "seed": 7}
+        rows += [measurement("rise_tolerance", f"{args.data} {args.model}", "pixelfade", metric, unit, found[metric],
+                             device=torch.device("cpu"), x_name="rise_tolerance", x_value=tolerance, config=settings)
+                 for metric, unit in METRICS.items()]
+        print(f"tolerance {tolerance:5.3f}  met {found['met_rate']:6.1%}  steps {found['mean_steps']:6.1f}  "
+              f"worst loss/ε {found['max_loss_over_epsilon']:.3f}", flush=True)
+        if args.out:
+            write_measurements(args.out, rows)
     return 0
 
 
