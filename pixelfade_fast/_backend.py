@@ -16,6 +16,8 @@ from typing import Callable
 
 import torch
 
+from .registry import Registry
+
 ENV_VAR = "PIXELFADE_BACKEND"
 
 
@@ -38,15 +40,8 @@ class Backend:
     auto_devices: tuple[str, ...] = ("cpu", "cuda")  # device types on which ``auto`` may choose it
 
 
-BACKENDS: dict[str, Backend] = {}
-
-
-def register_backend(backend: Backend) -> Backend:
-    """Adds ``backend`` to the registry (its name must be new and not "auto"); returns it."""
-    if backend.name in BACKENDS or backend.name == "auto":
-        raise ValueError(f"a backend named {backend.name!r} is already registered")
-    BACKENDS[backend.name] = backend
-    return backend
+BACKENDS: Registry[Backend] = Registry("backend", reserved=("auto",))
+register_backend = BACKENDS.register  # (backend) -> backend; its name must be new and not "auto"
 
 
 def backend_choices() -> tuple[str, ...]:

@@ -1,5 +1,7 @@
 """Every extension registry: a toy registration appears in the command line (choices, --help or listing) and
-works through the same path as the built-in entries."""
+works through the same path as the built-in entries; the registries share one shape (pixelfade_fast.registry).
+
+Toy entries go into the one registry object that every importer holds, and are taken out again afterwards."""
 import pytest
 import torch
 from torch import nn
@@ -22,9 +24,8 @@ def _help(capsys, *command: str) -> str:
 
 
 @pytest.fixture
-def toy_backend(monkeypatch):
+def toy_backend():
     """A backend whose ops are the reference's, counted."""
-    monkeypatch.setattr(_backend, "BACKENDS", dict(_backend.BACKENDS))
     calls = []
 
     def op(name):
@@ -35,7 +36,8 @@ def toy_backend(monkeypatch):
 
     status = _backend.BackendStatus("toy", True, False, "toy runs on the CPU only")
     _backend.register_backend(_backend.Backend("toy", lambda: status, op, "a test backend", auto_devices=()))
-    return calls
+    yield calls
+    _backend.BACKENDS.unregister("toy")
 
 
 def test_a_registered_backend_is_listed_chosen_by_name_and_runs_the_ops(toy_backend, capsys):
@@ -66,15 +68,15 @@ class _Mean(nn.Module):
 
 
 @pytest.fixture
-def toy_model_format(monkeypatch):
-    monkeypatch.setattr(model_spec, "MODEL_FORMATS", dict(model_spec.MODEL_FORMATS))
-
+def toy_model_format():
     def load(spec, options):
         return FeatureExtractor(_Mean(), input_size=options.input_size or (8, 4), mean=(0.5,) * 3, std=(0.25,) * 3,
                                 model_id=spec)
 
     model_spec.register_model_format(model_spec.ModelFormat(
         "channel_mean", "FILE.mean", "the per-channel mean (a test format)", lambda s: s.endswith(".mean"), load))
+    yield
+    model_spec.MODEL_FORMATS.unregister("channel_mean")
 
 
 def test_a_registered_model_format_is_in_the_help_and_loads(toy_model_format, capsys):
@@ -95,9 +97,8 @@ def _invert(model, images, seed, config):
 
 @pytest.fixture
 def toy_method():
-    # registered into the one dict that every importer of METHODS holds, and taken out again
     yield methods.register_method(methods.Method("invert", _invert, "1 - x (a test method)", pixel_filter=True))
-    del methods.METHODS["invert"]
+    methods.METHODS.unregister("invert")
 
 
 def test_a_registered_method_is_in_the_help_and_the_suite_runs_it(toy_method, capsys, tmp_path):
@@ -131,8 +132,7 @@ def test_methods_are_registered_once_with_their_properties():
 
 
 @pytest.fixture
-def toy_dataset(monkeypatch, tmp_path):
-    monkeypatch.setattr(datasets, "DATASETS", dict(datasets.DATASETS))
+def toy_dataset(tmp_path):
     image = tmp_path / "a.png"
     image.write_bytes(b"not read here")
 
@@ -140,6 +140,8 @@ def toy_dataset(monkeypatch, tmp_path):
         return ReIDSplit(query=[Record(str(image), 1, 0)], gallery=[Record(str(image), 1, 1)])
 
     datasets.register_dataset(datasets.Dataset("toylist", read, "one image twice (a test layout)"))
+    yield
+    datasets.DATASETS.unregister("toylist")
 
 
 def test_a_registered_dataset_is_a_data_choice_and_is_read(toy_dataset, capsys):
@@ -150,5 +152,39 @@ def test_a_registered_dataset_is_a_data_choice_and_is_read(toy_dataset, capsys):
     assert [r.camid for r in split.query + split.gallery] == [0, 1]
     with pytest.raises(ValueError, match="no separate image root"):
         datasets.read_dataset("toylist", "r", image_root="elsewhere")
-    with pytest.raises(ValueError, match="unknown dataset layout 'nope'"):
+    with pytest.raises(ValueError, match="^unknown dataset layout 'nope'; choose one of market1501, .*, toylist$"):
         datasets.read_dataset("nope", "r")
+
+
+def test_every_registry_is_one_registry_shape():
+    """The four registries are pixelfade_fast.registry.Registry: duplicates refused, misses name the choices,
+    registration order kept, a toy entry gone again after unregister."""
+    from pixelfade_fast.registry import Registry, UnknownNameError
+
+    for registry, kind in ((_backend.BACKENDS, "backend"), (model_spec.MODEL_FORMATS, "model format"),
+                           (methods.METHODS, "protection method"), (datasets.DATASETS, "dataset layout")):
+        assert isinstance(registry, Registry) and registry.kind == kind
+        first = registry.records()[0]
+        with pytest.raises(ValueError, match=f"^a {kind} named {first.name!r} is already registered$"):
+            registry.register(first)
+        with pytest.raises(UnknownNameError, match=f"^unknown {kind} 'nope'; choose one of {', '.join(registry)}$"):
+            registry["nope"]
+        assert "nope" not in registry and registry.get("nope") is None and first.name in registry
+        assert registry.names() == tuple(registry) == tuple(r.name for r in registry.records())
+    with pytest.raises(ValueError, match="already registered"):  # "auto" chooses among the backends
+        _backend.register_backend(_backend.Backend("auto", None, None, "not a backend"))
+
+
+def test_a_registry_keeps_order_and_gives_back_what_it_took():
+    from pixelfade_fast.registry import Registry
+
+    class Entry:
+        def __init__(self, name):
+            self.name = name
+
+    registry = Registry("toy")
+    entries = [registry.register(Entry(name)) for name in ("b", "a", "c")]
+    assert registry.names() == ("b", "a", "c") and list(registry.values()) == entries
+    assert registry.unregister("a") is entries[1] and registry.names() == ("b", "c") and len(registry) == 2
+    with pytest.raises(ValueError, match="^unknown toy 'a'; choose one of b, c$"):
+        registry.unregister("a")

@@ -11,6 +11,7 @@ from typing import Callable
 
 import torch
 
+from ..registry import Registry
 from .csv_folder import read_csv_dataset
 from .cuhk01 import read_cuhk01
 from .cuhk03 import read_cuhk03
@@ -31,23 +32,14 @@ class Dataset:
     takes_image_root: bool = False  # the reader joins relative image paths to a separate image folder
 
 
-DATASETS: dict[str, Dataset] = {}
-
-
-def register_dataset(dataset: Dataset) -> Dataset:
-    """Adds ``dataset`` to the registry (its name must be new); returns it."""
-    if dataset.name in DATASETS:
-        raise ValueError(f"a dataset layout named {dataset.name!r} is already registered")
-    DATASETS[dataset.name] = dataset
-    return dataset
+DATASETS: Registry[Dataset] = Registry("dataset layout")
+register_dataset = DATASETS.register  # (dataset) -> dataset; its name must be new
 
 
 def read_dataset(name: str, root: str | Path, *, image_root: str | Path | None = None) -> ReIDSplit:
     """The split of the dataset at ``root`` read as layout ``name``, every listed image checked to exist (before
     anything is loaded): DatasetNotFoundError naming the first missing ones and how many there are."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset layout {name!r}; choose from {', '.join(DATASETS)}")
-    dataset = DATASETS[name]
+    dataset = DATASETS[name]  # names the layouts when there is none of that name
     if image_root is not None and not dataset.takes_image_root:
         raise ValueError(f"the {name} layout has no separate image root (only "
                          f"{', '.join(n for n, d in DATASETS.items() if d.takes_image_root)} have one)")

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..config import FadeConfig
+from ..registry import Registry
 from . import ablations, baselines
 
 ProtectFn = Callable[[nn.Module, torch.Tensor, int, FadeConfig], torch.Tensor]
@@ -36,19 +37,12 @@ class Method:
     default: bool = False
 
 
-METHODS: dict[str, Method] = {}
-
-
-def register_method(method: Method) -> Method:
-    """Adds ``method`` to the registry (its name must be new); returns it."""
-    if method.name in METHODS:
-        raise ValueError(f"a protection method named {method.name!r} is already registered")
-    METHODS[method.name] = method
-    return method
+METHODS: Registry[Method] = Registry("protection method")
+register_method = METHODS.register  # (method) -> method; its name must be new
 
 
 def default_methods() -> tuple[str, ...]:
-    return tuple(name for name, method in METHODS.items() if method.default)
+    return tuple(method.name for method in METHODS.records() if method.default)
 
 
 def check_methods(names: Iterable[str]) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 from torch import nn
 
 from ..errors import UserError
+from ..registry import Registry
 from .extractor import FeatureExtractor
 from .registry import MODEL_INFO, MODEL_NAMES, canonical_name
 from .wrapper import IMAGENET_MEAN, IMAGENET_STD
@@ -55,15 +56,8 @@ class ModelFormat:
     load: Callable[[str, ModelOptions], nn.Module]  # spec -> the model on the CPU (input_size, mean, std, model_id)
 
 
-MODEL_FORMATS: dict[str, ModelFormat] = {}
-
-
-def register_model_format(model_format: ModelFormat) -> ModelFormat:
-    """Adds ``model_format`` after the registered ones (its name must be new); returns it."""
-    if model_format.name in MODEL_FORMATS:
-        raise ValueError(f"a model format named {model_format.name!r} is already registered")
-    MODEL_FORMATS[model_format.name] = model_format
-    return model_format
+MODEL_FORMATS: Registry[ModelFormat] = Registry("model format")
+register_model_format = MODEL_FORMATS.register  # (model_format) -> model_format, tried after the registered ones
 
 
 def _pick(flag, recorded, default):
