@@ -48,7 +48,8 @@ def main(argv=None) -> int:
     for tolerance in args.tolerances:
         outcome = protect_in_batches(model, images, pf.FadeConfig(rise_tolerance=tolerance), batch=16, seed=7)
         ratio, steps_all = outcome["final_loss"] / outcome["epsilon"], outcome["steps"].float()
-        found = {"met_rate": round(float((ratio < 1).float().mean()), 4), "mean_steps": round(float(steps_all.mean()), 1),
+        found = {"met_rate": round(float((ratio < 1).float().mean()), 4),
+                 "mean_steps": round(float(steps_all.mean()), 1),
                  "max_loss_over_epsilon": round(float(ratio.max()), 3)}
         settings = {"images": images.shape[0], "is_default": tolerance == pf.FadeConfig().rise_tolerance,
                     "batch": 16, "seed": 7}
