@@ -10,6 +10,7 @@ from pixelfade_fast.gallery import read_run_record, write_img_npy
 from pixelfade_fast.gallery import run as gallery_run
 from pixelfade_fast.gallery.errors import GalleryError
 from pixelfade_fast.gallery.manifest import Manifest
+from pixelfade_fast.gallery.npy_layout import set_of
 from pixelfade_fast.input_space import InputSpace
 
 SEED_TEXT = f"contract 2\nseed {(0xC0FFEE << 200) | 0x24:#066x}\n"
@@ -37,10 +38,19 @@ def npy_files(folder):
 
 def attack_pairs(folder, which):
     """The (clean, protected) files their attack pairs: sorted names holding 'clean-<which>' / 'encry-<which>'
-    and 'images'."""
+    and 'images', each pair's names equal but for that word (their check)."""
     names = sorted(os.listdir(folder / "img_npy"))
     pick = lambda kind: [n for n in names if f"{kind}-{which}" in n and "images" in n]  # noqa: E731
-    return list(zip(pick("clean"), pick("encry")))
+    pairs = list(zip(pick("clean"), pick("encry")))
+    assert len(pick("clean")) == len(pick("encry"))
+    assert all(clean.replace(f"clean-{which}", f"encry-{which}") == encry for clean, encry in pairs)
+    return pairs
+
+
+def test_the_train_set_is_the_top_train_folder():
+    assert set_of("bounding_box_train/0001_c1s1_000001_01.jpg") == set_of("train/a.png") == "train"
+    assert set_of("query/0001_c1s1_000001_01.jpg") == set_of("bounding_box_test/a.jpg") == "test"
+    assert set_of("a.jpg") == set_of("cam1/train/a.jpg") == "test"
 
 
 def test_npy_out_writes_the_layout_their_attack_reads(market, tmp_path):
