@@ -77,13 +77,13 @@ def test_follows_their_step_rule():
 
 @pytest.mark.parametrize("backend", ["reference", "cpp"])
 def test_gives_what_protect_gives_with_the_released_config(backend):
-    """Batch after batch (the second one smaller than the first and than opt.batch_size), the images equal
-    protect()'s with the compat config, the same seed and the same batches, bit for bit."""
+    """Batch after batch (the first larger than opt.batch_size, the second smaller than the first), the images
+    equal protect()'s with the compat config, the same seed and the same batches, bit for bit."""
     model = SmallReIDNet(feature_dim=32)
     pixels = smooth_images(7, 32, 16, seed=3)
     space = InputSpace.of(model)
     data = space.normalise(pixels)
-    compat = PixelFade(released_options(max_iter=10, warmup_iter=2, fade_num_iter=3, batch_size=5), None, (32, 16),
+    compat = PixelFade(released_options(max_iter=10, warmup_iter=2, fade_num_iter=3, batch_size=3), None, (32, 16),
                        seed=21, backend=backend)
     first, first_features = compat.protect_image(model, data[:4])
     second, second_features = compat.protect_image(model, data[4:])

@@ -62,7 +62,9 @@ def config_from_options(opt) -> FadeConfig:
 
     Our step measures the loss, updates, then replaces (their replacement opens the next step), so our step 0
     measures the clean image (loss 0, gradient 0: the update moves nothing) and ends with their first
-    replacement; steps 1..T are their steps 0..T-1, hence ``steps = max_iter + 1``. Their last 5 steps neither
+    replacement; steps 1..T are their steps 0..T-1, hence ``steps = max_iter + 1``. (The gradient is exactly 0
+    where the loop's model evaluation rounds as the target's did, as on the CPU; where kernels round differently
+    from call to call, as some CUDA kernels may, that first update is a β step along the rounding's gradient.) Their last 5 steps neither
     replace nor use β: our ``final_steps`` (at most max_iter). Their warm-up ends before those steps:
     ``warmup_iter <= max_iter + 1 - final_steps``.
     """
