@@ -115,7 +115,9 @@ def test_their_options_and_defaults():
     (dict(fade_num_iter=0), "opt.fade_num_iter must be at least 1"),
     (dict(momentum_w=1.0), "opt.momentum_w must be at least 0.0 and below 1.0"),
     (dict(epsilon=-0.1), "opt.epsilon must be above 0.0"),
-    (dict(beta_temp="0.04"), "opt.beta_temp must be a number"),
+    (dict(beta_temp="0.04"), "opt.beta_temp must be a finite number"),
+    (dict(beta=float("nan")), "opt.beta must be a finite number"),
+    (dict(warmup_iter=2.0), "opt.warmup_iter must be an integer"),
     (dict(max_iter=10, warmup_iter=7), "opt.warmup_iter (7) must be at most 6"),
 ])
 def test_bad_options_name_their_option(options, message):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from typing import Any
 
 import torch
@@ -45,11 +46,12 @@ def released_options(**overrides) -> argparse.Namespace:
 
 def _option(opt, name: str, kind: type, low, high=None, low_open: bool = False, high_open: bool = False):
     value = getattr(opt, name, OPTION_DEFAULTS[name])
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-        raise ValueError(f"opt.{name} must be {'a number' if kind is float else 'an integer'}, got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int)
+            or not math.isfinite(value)):
+        raise ValueError(f"opt.{name} must be {'a finite number' if kind is float else 'an integer'}, got {value!r}")
     too_low = value <= low if low_open else value < low
     too_high = high is not None and (value >= high if high_open else value > high)
-    if too_low or too_high or value != value:
+    if too_low or too_high:
         bounds = f"{'above' if low_open else 'at least'} {low}" + (
             "" if high is None else f" and {'below' if high_open else 'at most'} {high}")
         raise ValueError(f"opt.{name} must be {bounds}, got {value}")
