@@ -20,7 +20,7 @@ EXTENSIONS = {f"{ROOT}._C": "_cpp"}  # compiled modules, in the part that loads 
 # Top to bottom; a part may import its own layer and the layers below.
 LAYERS = (
     {"pixelfade_fast", "cli", "demo"},
-    {"evaluation", "gallery", "training"},
+    {"compat", "evaluation", "gallery", "training"},
     {"engine"},
     {"models", "ops", "schedules", "config", "_backend"},
     {"kernels", "_cpp", "reference", "data", "errors", "progress", "input_space", "feature_model", "op_checks",

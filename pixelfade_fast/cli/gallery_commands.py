@@ -42,11 +42,17 @@ def model_spec(args: argparse.Namespace) -> str:
 
 
 def cmd_protect(args: argparse.Namespace) -> int:
-    from ..gallery import GallerySettings, Shard, protect_folder
+    from ..gallery import GallerySettings, Shard, protect_folder, write_img_npy
+    from ..gallery.npy_layout import check_npy_out
 
     if args.model is None:
         raise UserError(MODEL_REQUIRED)
     shard = Shard.from_env()
+    if args.npy_out is not None:
+        if shard.world_size > 1:
+            raise UserError("--npy-out needs the whole run: under torchrun, write the layout after `pixelfade merge` "
+                            "with pixelfade_fast.gallery.write_img_npy(IN, OUT, DIR)")
+        check_npy_out(Path(args.npy_out))
     device = resolve_device(args.device, int(os.environ.get("LOCAL_RANK", 0)) if shard.world_size > 1 else None)
     config = config_from_args(args, quantize=True)
     model = load_model_from_args(args, device)
@@ -72,6 +78,8 @@ def cmd_protect(args: argparse.Namespace) -> int:
     print(report.summary())
     for name, reason in report.failed:
         _log(f"  failed: {name}: {reason}")
+    if args.npy_out is not None:
+        _log(write_img_npy(Path(args.input), Path(args.output), Path(args.npy_out)).summary())
     if report.missed_epsilon:
         shown = ", ".join(report.missed_epsilon[:MISSED_SHOWN])
         more = f" and {len(report.missed_epsilon) - MISSED_SHOWN} more" if len(report.missed_epsilon) > MISSED_SHOWN else ""
@@ -167,6 +175,10 @@ def add_gallery_commands(commands) -> None:
     add_threads_argument(run)
     run.add_argument("--io-workers", type=positive_int, default=2, help="threads decoding and writing images")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--npy-out", metavar="DIR",
+                     help="when the run ends, also write DIR/img_npy/: the originals and protected images as the "
+                          "authors' recovery_attack.py reads them (train set: IN's bounding_box_train/ or train/; "
+                          "docs/drop-in.md); a resumed run writes the whole gallery's")
     add_acceleration_arguments(protect)
     add_config_arguments(protect, exclude=("quantize",))
     protect.set_defaults(func=cmd_protect)

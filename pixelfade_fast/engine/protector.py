@@ -63,10 +63,13 @@ class BatchResult:
 
 class Protector:
     """Protects batches of pixel images with ``model``; use as a context manager (the model is frozen inside:
-    eval mode, no weight gradients; its settings are restored on exit)."""
+    eval mode, no weight gradients; its settings are restored on exit). ``space``: the input space of the images
+    it is given (default: the model's, ``InputSpace.of(model)``); ``InputSpace.identity()`` for images already
+    normalised for the model."""
 
     def __init__(self, model: nn.Module, config: FadeConfig | None = None, *, backend: str | None = "auto",
-                 acceleration: Acceleration | None = None, observer: Observer | None = None) -> None:
+                 acceleration: Acceleration | None = None, observer: Observer | None = None,
+                 space: InputSpace | None = None) -> None:
         config = config or FadeConfig()
         if not isinstance(config, FadeConfig):
             raise TypeError(f"config must be a FadeConfig, got {type(config).__name__}")
@@ -80,7 +83,7 @@ class Protector:
         self.backend = _backend.resolve(backend, self.device)
         self.options = (acceleration or Acceleration()).resolved(self.device)
         self.observer = observer
-        self.space = InputSpace.of(model, 3)
+        self.space = space or InputSpace.of(model, 3)
         self._step = fused_step(self.backend, self.device)
         self._prepared: PreparedModel | None = None
         self._loops: dict[tuple, tuple[FadeLoop, CapturedStep | None]] = {}

@@ -13,18 +13,20 @@ image_io.py    background decoding and PNG writing
 run.py         protect_folder: check everything, then protect the owned batches
 merge.py       pixelfade merge: join the per-rank manifests
 refine.py      pixelfade refine: more CO-only steps for the images that missed ε
+npy_layout.py  a run's images in the authors' img_npy/ layout (--npy-out)
 """
 from .errors import GalleryError
 from .inputs import find_inputs, image_uid, output_name
 from .manifest import Manifest, ManifestEntry
 from .merge import MergeResult, merge_manifests
+from .npy_layout import NpyReport, write_img_npy
 from .refine import RefineReport, refine_missed
 from .plan import Batch, Shard, batch_plan
 from .run import GalleryReport, GallerySettings, protect_folder
 from .run_record import RunRecord, read_run_record
 from .seed_file import create_seed_file, read_seed_file
 
-__all__ = ["Batch", "GalleryError", "GalleryReport", "GallerySettings", "Manifest", "ManifestEntry", "MergeResult",
+__all__ = ["Batch", "GalleryError", "GalleryReport", "GallerySettings", "Manifest", "ManifestEntry", "MergeResult", "NpyReport",
            "RunRecord",
            "RefineReport", "Shard", "batch_plan", "create_seed_file", "find_inputs", "image_uid", "merge_manifests", "output_name",
-           "protect_folder", "read_run_record", "read_seed_file", "refine_missed"]
+           "protect_folder", "read_run_record", "read_seed_file", "refine_missed", "write_img_npy"]
