@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,14 @@ def run_subprocess(*args, env=None, timeout: int = 300) -> subprocess.CompletedP
 def output_bytes(out: Path) -> dict[str, bytes]:
     """Every PNG under OUT by relative path."""
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.png"))}
+
+
+def free_port() -> int:
+    """A TCP port free now on localhost: two test runs on one machine (worktrees, CI jobs) must not share a
+    torchrun rendezvous port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def protect_as_ranks(protect, out: Path, monkeypatch, world_size: int = 2) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gallery_fixtures import (FAST, REPO, SIZE, cli_command, output_bytes, protect_as_ranks, run_cli, subprocess_env,
-                              tiny_weights, write_images)
+from gallery_fixtures import (FAST, REPO, SIZE, cli_command, free_port, output_bytes, protect_as_ranks, run_cli,
+                              subprocess_env, tiny_weights, write_images)
 from pixelfade_fast import cli
 from pixelfade_fast.gallery import GallerySettings, merge_manifests, protect_folder, read_run_record
 from pixelfade_fast.gallery.errors import GalleryError
@@ -271,7 +271,7 @@ def test_single_process_and_torchrun_with_default_settings_give_the_same_bytes(t
     result = subprocess.run(cli_command(*[str(single) if a is None else a for a in args]), env=env, cwd=REPO,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
                "-m", "pixelfade_fast.cli", "protect", *[str(ranks) if a is None else a for a in args]]
     result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
