@@ -152,3 +152,36 @@ def test_a_registered_dataset_is_a_data_choice_and_is_read(toy_dataset, capsys):
         datasets.read_dataset("toylist", "r", image_root="elsewhere")
     with pytest.raises(ValueError, match="unknown dataset layout 'nope'"):
         datasets.read_dataset("nope", "r")
+
+
+@pytest.fixture
+def toy_attacker():
+    from pixelfade_fast.evaluation import attackers
+    from pixelfade_fast.evaluation.attack import score_images
+
+    # the perfect attacker: it returns the originals (so it must win the best-of)
+    yield attackers.register_attacker(attackers.Attacker(
+        "oracle", lambda job: score_images(job.original_test, job.original_test), "returns the originals (a test)"))
+    del attackers.ATTACKERS["oracle"]
+
+
+def test_a_registered_attacker_is_in_the_help_and_wins_the_best_of(toy_attacker, capsys):
+    from pixelfade_fast.cli.evaluate_command import parse_attackers
+    from pixelfade_fast.evaluation.attack_settings import attack_preset
+    from pixelfade_fast.evaluation.suite import SuiteSettings, protect_and_attack
+    from pixelfade_fast.models import build_model
+
+    assert "oracle: returns the originals (a test)" in _help(capsys, "evaluate")
+    assert parse_attackers("oracle") == ("oracle",) and "oracle" in parse_attackers("all")
+    with pytest.raises(UserError, match=r"unknown attackers \['nope'\]; choose from .*oracle"):
+        parse_attackers("oracle,nope")
+    model = build_model("tiny_cnn", seed=0, input_size=(32, 16))
+    generator = torch.Generator().manual_seed(0)
+    test, train = torch.rand(4, 3, 32, 16, generator=generator), torch.rand(6, 3, 32, 16, generator=generator)
+    settings = SuiteSettings(methods=("blur",), attack=attack_preset("tiny", epochs=1, width=8, max_pairs=None),
+                             attackers=("oracle",))
+    floor = {"psnr": 0.0, "ssim": 0.0, "attackers": {"mean": {"psnr": 0.0, "ssim": 0.0}}}
+    run = protect_and_attack("blur", model, test, train, floor, settings, FadeConfig())
+    assert run.privacy["psnr_attacker"] == run.privacy["ssim_attacker"] == "oracle"
+    assert run.privacy["attackers"]["oracle"]["psnr"] == 100.0 and run.privacy["psnr"] == 100.0
+    assert run.privacy["unet_psnr"] < 100.0  # the defaults still ran beside it
