@@ -84,22 +84,18 @@ def suite_settings(args: argparse.Namespace, methods: tuple[str, ...]):
                          attackers=parse_attackers(args.attackers), attacker_size=args.attacker_size)
 
 
-def load_attacker_model(args: argparse.Namespace, attackers: tuple[str, ...], model, device):
-    """The --attacker-model (at the authorised model's input size), or None; UserError when an attacker that
-    needs it was chosen without it, or it was given to no attacker that uses it."""
+def check_attacker_model(args: argparse.Namespace, attackers: tuple[str, ...]) -> None:
+    """UserError when an attacker that holds another model was chosen without --attacker-model, or
+    --attacker-model was given to no attacker that uses it."""
     from ..evaluation.attackers import ATTACKERS
-    from ..models.spec import load_model_spec
 
     needing = [name for name in attackers if ATTACKERS[name].needs_model == "other"]
-    if args.attacker_model is None:
-        if needing:
-            raise UserError(f"the attackers {', '.join(needing)} need --attacker-model SPEC (a Re-ID model other "
-                            f"than the authorised one)")
-        return None
-    if not needing:
-        raise UserError("--attacker-model is used only by attackers that hold another model; add them with "
-                        "--attackers")
-    return load_model_spec(args.attacker_model, input_size=tuple(model.input_size)).to(device)
+    if args.attacker_model is None and needing:
+        raise UserError(f"the attackers {', '.join(needing)} need --attacker-model SPEC (a Re-ID model other than "
+                        f"the authorised one)")
+    if args.attacker_model is not None and not needing:
+        raise UserError("--attacker-model is used only by the attackers that hold another model "
+                        "(--attackers adversarial_other,feature_decoder_other)")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -114,10 +110,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     methods = parse_methods(args.methods, ",".join(default_methods()))
     config = config_from_args(args)
     device = resolve_device(args.device)
+    settings = suite_settings(args, methods)
+    check_attacker_model(args, settings.attackers)
     split = read_split(args)
     model = load_model_from_args(args, device)
-    settings = suite_settings(args, methods)
-    other_model = load_attacker_model(args, settings.attackers, model, device)
+    other_model = None
+    if args.attacker_model is not None:
+        from ..models.spec import load_model_spec
+
+        other_model = load_model_spec(args.attacker_model, input_size=tuple(model.input_size)).to(device)
     result = run_suite(model, split, settings, dataset=args.name or args.data, config=config,
                        other_model=other_model)
     report = write_report(result, Path(args.out), shlex.join(["pixelfade", *args.argv]),
