@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         job = dataclasses.replace(blank, protected_test=protect(None, test, args.seed, None).clamp(0, 1),
                                   protect_fn=lambda images, p=protect: p(None, images, 0, None))
         scores = {}
-        for name in (*default_attackers(), *added):
+        # the added attackers first: a run stopped early keeps them (a report of the same size has the defaults')
+        for name in (*added, *default_attackers()):
             scores[name], seconds = _timed(ATTACKERS[name].recover, job)
             rows += _rows(f"{case} {method}", name, scores[name], floor, seconds, device, config)
             print(f"{method}, {name}: {scores[name]['psnr']:.2f} dB / {scores[name]['ssim']:.3f} "

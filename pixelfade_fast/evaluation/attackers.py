@@ -139,7 +139,7 @@ def utility_floor(job: AttackJob, extra: Iterable[str] = ()) -> dict | None:
     chosen = [a for name, a in ATTACKERS.items() if name in set(check_attackers(extra)) and a.utility_floor]
     if not chosen:
         return None
-    scores = {f"{a.name}": a.utility_floor(job) for a in chosen}
+    scores = {a.name: a.utility_floor(job) for a in chosen}
     floor = best_of({**scores, **{name: s for name, s in job.floor["attackers"].items()}})
     floor["recovered"] = {name: s["recovered"] for name, s in scores.items() if "recovered" in s}
     return floor
