@@ -1,8 +1,10 @@
 """How big the attackers beyond the recovery U-Net are: one frozen record per attacker and the named sizes.
 
-``full`` is the published shape of each (a GPU's work: the authors' script trains 100 epochs); ``cpu`` keeps the
-shapes that define each attacker (pix2pix's 7 down-samplings, BatchNorm, PatchGAN) and shrinks filters and epochs
-so that a report's attackers finish on a 2-core CPU; ``tiny`` is for tests (seconds on 32x16 images).
+``full`` is a GPU's work: the authors' attack as their script runs it (64 filters, 100 epochs, Adam lr 1e-3) and
+pix2pix's published GAN (64 filters, lr 2e-4, λ_L1 100); the identity weight and the decoder are ours, at the same
+scale. ``cpu`` keeps the shapes that define each attacker (pix2pix's 7 down-samplings, BatchNorm, the 3-layer
+PatchGAN) and shrinks filters (16) and epochs (12; the decoder 40) so that a report's attackers finish on a 2-core
+CPU (times in docs/results/attack_strength.md); ``tiny`` is for tests (seconds on 32x16 images).
 """
 from __future__ import annotations
 
