@@ -132,6 +132,7 @@ def test_the_reviewers_attackers_join_the_best_of_and_the_report_gains_the_utili
     text = report.read_text()
     assert "## The reviewer's attackers (--attackers)" in text and "Second floor, what utility alone leaks" in text
     assert "their metric" in text and "![recoveries by attacker](recoveries.png)" in text
+    assert "and of feature_decoder_other, authors, adversarial_other, feature_decoder (below)." in text
     assert (tmp_path / "report" / "recoveries.png").stat().st_size > 10_000
     payload = json.loads((tmp_path / "report" / "report.json").read_text())
     assert payload["floor"]["utility"]["psnr"] == utility["psnr"] and payload["settings"]["attackers"] == list(added)

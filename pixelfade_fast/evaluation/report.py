@@ -256,7 +256,9 @@ def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_ori
             f"attacker training set {sizes['attack_train']}, input {sizes['input_size'][0]}x{sizes['input_size'][1]}. "
             f"Recovery attack: {result.settings.attack.describe()}. Each recovery figure is the best of three "
             f"attackers (by: U-Net = the trained network, image = the protected image itself, mean = the mean "
-            f"training image). Floor (best attacker without information: the U-Net on noise inputs, or the mean "
+            f"training image)" + (f" and of {', '.join(result.settings.attackers)} (below)"
+                                  if result.settings.attackers else "")
+            + ". Floor (best attacker without information: the U-Net on noise inputs, or the mean "
             f"image {mean['psnr']:.2f} dB / {mean['ssim']:.3f}): PSNR {floor['psnr']:.2f} dB "
             f"({_name(floor['psnr_attacker'])}), SSIM {floor['ssim']:.3f} "
             f"({_name(floor['ssim_attacker'])}). Leakage = best attack − floor. "

@@ -111,6 +111,7 @@ def measure_floor(train: torch.Tensor, test: torch.Tensor, settings: SuiteSettin
     floor = attack_floor(train, test, settings)
     result.floor = {key: floor[key] for key in ("psnr", "ssim", "psnr_attacker", "ssim_attacker", "attackers")}
     result.timings["floor_s"] = time.perf_counter() - started
+    # no protected image here: the utility floors read the originals' features only
     job = AttackJob(train, test, test, settings.attack, floor, seed=settings.seed, device=test.device,
                     models=models or {}, size=settings.attacker_size, cache=floor["shared"])
     started = time.perf_counter()
