@@ -1,8 +1,8 @@
 """The one shape of every extension registry: named, frozen records in registration order.
 
-``Registry(kind)`` holds the records of one kind (backends, ``--model`` formats, protection methods, dataset
-layouts); ``register`` refuses a name already taken, ``registry[name]`` names the choices when the name is not
-there. It is a read-only mapping from name to record (``in``, iteration in registration order, ``items()``), so
+``Registry(kind)`` holds the records of one kind (backends, ``--model`` formats, protection methods, attackers,
+dataset layouts); ``register`` refuses a name already taken, ``registry[name]`` names the choices when the name is
+not there. It is a read-only mapping from name to record (``in``, iteration in registration order, ``items()``), so
 the CLI reads its choices and help from it. A leaf module: the registries of every layer use it.
 """
 from __future__ import annotations

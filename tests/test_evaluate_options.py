@@ -163,3 +163,21 @@ class _Marker:
 
     def __setstate__(self, state):
         type(self).loaded = True
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--attackers", "feature_decoder_other"], "error: the attackers feature_decoder_other need --attacker-model SPEC"),
+    (["--attackers", "authors", "--attacker-model", "osnet_x0_25"],
+     "error: --attacker-model is used only by the attackers that hold another model"),
+    (["--attackers", "authors,stronger"], "error: unknown attackers ['stronger']; choose from authors,"),
+    (["--attacker-size", "huge"], "invalid choice: 'huge'")])
+def test_attacker_choices_are_checked_before_anything_is_loaded(tmp_path, capsys, options, message):
+    # the root does not exist: the attacker options are refused before the data is read
+    code = None
+    try:
+        code = cli.main(["evaluate", "--data", "synthped", "--root", str(tmp_path / "none"), *options, "--out", "x"])
+    except SystemExit as stop:  # argparse's own refusal of a bad choice
+        code = stop.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -105,3 +105,34 @@ def test_evaluate_command(tiny_data, tmp_path, capsys):
     assert cli.main(["evaluate", "--data", "cuhk01", "--root", str(tmp_path / "none"), "--out", "x",
                      "--weights", str(weights), "--model", "tiny_cnn"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_the_reviewers_attackers_join_the_best_of_and_the_report_gains_the_utility_floor(tiny_data, tmp_path):
+    _, split = tiny_data
+    model = build_model("tiny_cnn", seed=0, input_size=SIZE)
+    other = build_model("tiny_cnn", seed=1, input_size=SIZE)
+    added = ("feature_decoder_other", "authors", "adversarial_other", "feature_decoder")
+    settings = SuiteSettings(methods=("blur",), known_noise=False, grid_images=3, attackers=added,
+                             attacker_size="tiny", attack=attack_preset("tiny", epochs=1, width=8, max_pairs=None))
+    with pytest.raises(ValueError, match=r"need another Re-ID model.*--attacker-model"):
+        run_suite(model, split, settings, dataset="tiny")
+    result = run_suite(model, split, settings, dataset="tiny", other_model=other)
+    p, utility = result.privacy["blur"], result.floor["utility"]
+    assert list(p["attackers"]) == ["authors", "feature_decoder", "adversarial_other",
+                                    "feature_decoder_other"]  # registry order
+    everyone = {"unet": p["unet_psnr"], "protected": p["visual_psnr"],
+                "mean": result.floor["attackers"]["mean"]["psnr"], **{n: s["psnr"] for n, s in p["attackers"].items()}}
+    assert p["psnr"] == max(everyone.values()) and everyone[p["psnr_attacker"]] == p["psnr"]
+    assert "authors_metric_psnr" in p["attackers"]["authors"]
+    # the second floor: the best of the information-free floor and the decoders on clean features
+    assert set(utility["attackers"]) == {"feature_decoder", "feature_decoder_other", "unet", "mean"}
+    assert utility["psnr"] >= result.floor["psnr"] and utility["ssim"] >= result.floor["ssim"]
+    assert p["utility_leakage_psnr"] == pytest.approx(p["psnr"] - utility["psnr"])
+    report = write_report(result, tmp_path / "report", "test", show_originals=False)
+    text = report.read_text()
+    assert "## The reviewer's attackers (--attackers)" in text and "Second floor, what utility alone leaks" in text
+    assert "their metric" in text and "![recoveries by attacker](recoveries.png)" in text
+    assert "and of feature_decoder_other, authors, adversarial_other, feature_decoder (below)." in text
+    assert (tmp_path / "report" / "recoveries.png").stat().st_size > 10_000
+    payload = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert payload["floor"]["utility"]["psnr"] == utility["psnr"] and payload["settings"]["attackers"] == list(added)

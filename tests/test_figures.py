@@ -139,3 +139,14 @@ def test_sweep_runs_each_config_once_and_flags_the_defaults(tmp_path, monkeypatc
     path = write_sweep_csv(rows, tmp_path / "sweep.csv")
     assert len(read_sweep_csv(path)) == len(rows)
     assert set(SWEEP_PARAMETERS) == set(values)
+
+
+def test_the_recoveries_figure_shows_each_attackers_images_in_its_panel(tmp_path):
+    white, black = torch.ones(3, 3, 32, 16), torch.zeros(3, 3, 32, 16)
+    rows = {"pixelfade": {"U-Net": (black, "13.00 / 0.300", True), "authors": (white, "12.00 / 0.200", False)},
+            "blur": {"U-Net": (white, "20.00 / 0.600", False)}}
+    path = figures.recoveries_figure(rows, tmp_path / "recoveries.png", title="t")
+    darkest = Image.open(path).convert("L").getextrema()[0]
+    assert path.stat().st_size > 5_000 and darkest == 0  # the black strip is drawn
+    with pytest.raises(ValueError, match="at least one method"):
+        figures.recoveries_figure({}, tmp_path / "none.png")

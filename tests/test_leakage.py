@@ -35,9 +35,11 @@ def test_best_of_takes_each_metric_from_its_own_winner():
     assert (result["psnr"], result["psnr_attacker"]) == (18.0, "protected")
     assert (result["ssim"], result["ssim_attacker"]) == (0.45, "mean")
     assert result["attackers"]["unet"] == {"psnr": 15.0, "ssim": 0.40}
-    # ties go to the first of ATTACKERS (the trained network), whatever order they come in
-    tie = best_of({"mean": {"psnr": 12.0, "ssim": 0.2}, "unet": {"psnr": 12.0, "ssim": 0.2}})
+    # ties go to the first given (the suite gives them in the registry's order: the trained network first)
+    tie = best_of({"unet": {"psnr": 12.0, "ssim": 0.2}, "mean": {"psnr": 12.0, "ssim": 0.2}})
     assert tie["psnr_attacker"] == tie["ssim_attacker"] == "unet"
+    tie = best_of({"mean": {"psnr": 12.0, "ssim": 0.2}, "unet": {"psnr": 12.0, "ssim": 0.2}})
+    assert tie["psnr_attacker"] == tie["ssim_attacker"] == "mean"
     with pytest.raises(ValueError, match="finite ssim"):
         best_of({"unet": {"psnr": 12.0, "ssim": float("nan")}})
     with pytest.raises(ValueError, match="at least one"):

@@ -157,12 +157,15 @@ def test_a_registered_dataset_is_a_data_choice_and_is_read(toy_dataset, capsys):
 
 
 def test_every_registry_is_one_registry_shape():
-    """The four registries are pixelfade_fast.registry.Registry: duplicates refused, misses name the choices,
+    """The five registries are pixelfade_fast.registry.Registry: duplicates refused, misses name the choices,
     registration order kept, a toy entry gone again after unregister."""
     from pixelfade_fast.registry import Registry, UnknownNameError
 
+    from pixelfade_fast.evaluation.attackers import ATTACKERS
+
     for registry, kind in ((_backend.BACKENDS, "backend"), (model_spec.MODEL_FORMATS, "model format"),
-                           (methods.METHODS, "protection method"), (datasets.DATASETS, "dataset layout")):
+                           (methods.METHODS, "protection method"), (datasets.DATASETS, "dataset layout"),
+                           (ATTACKERS, "attacker")):
         assert isinstance(registry, Registry) and registry.kind == kind
         first = registry.records()[0]
         with pytest.raises(ValueError, match=f"^a {kind} named {first.name!r} is already registered$"):
@@ -188,3 +191,36 @@ def test_a_registry_keeps_order_and_gives_back_what_it_took():
     assert registry.unregister("a") is entries[1] and registry.names() == ("b", "c") and len(registry) == 2
     with pytest.raises(ValueError, match="^unknown toy 'a'; choose one of b, c$"):
         registry.unregister("a")
+
+
+@pytest.fixture
+def toy_attacker():
+    from pixelfade_fast.evaluation import attackers
+    from pixelfade_fast.evaluation.attack import score_images
+
+    # the perfect attacker: it returns the originals (so it must win the best-of)
+    yield attackers.register_attacker(attackers.Attacker(
+        "oracle", lambda job: score_images(job.original_test, job.original_test), "returns the originals (a test)"))
+    attackers.ATTACKERS.unregister("oracle")
+
+
+def test_a_registered_attacker_is_in_the_help_and_wins_the_best_of(toy_attacker, capsys):
+    from pixelfade_fast.cli.evaluate_command import parse_attackers
+    from pixelfade_fast.evaluation.attack_settings import attack_preset
+    from pixelfade_fast.evaluation.suite import SuiteSettings, protect_and_attack
+    from pixelfade_fast.models import build_model
+
+    assert "oracle: returns the originals (a test)" in _help(capsys, "evaluate")
+    assert parse_attackers("oracle") == ("oracle",) and "oracle" in parse_attackers("all")
+    with pytest.raises(UserError, match=r"unknown attackers \['nope'\]; choose from .*oracle"):
+        parse_attackers("oracle,nope")
+    model = build_model("tiny_cnn", seed=0, input_size=(32, 16))
+    generator = torch.Generator().manual_seed(0)
+    test, train = torch.rand(4, 3, 32, 16, generator=generator), torch.rand(6, 3, 32, 16, generator=generator)
+    settings = SuiteSettings(methods=("blur",), attack=attack_preset("tiny", epochs=1, width=8, max_pairs=None),
+                             attackers=("oracle",))
+    floor = {"psnr": 0.0, "ssim": 0.0, "attackers": {"mean": {"psnr": 0.0, "ssim": 0.0}}}
+    run = protect_and_attack("blur", model, test, train, floor, settings, FadeConfig())
+    assert run.privacy["psnr_attacker"] == run.privacy["ssim_attacker"] == "oracle"
+    assert run.privacy["attackers"]["oracle"]["psnr"] == 100.0 and run.privacy["psnr"] == 100.0
+    assert run.privacy["unet_psnr"] < 100.0  # the defaults still ran beside it

@@ -26,6 +26,24 @@ def _methods_help() -> str:
             f"{SCENARIO_METHODS}); also the paper's ablations: {', '.join(others)}")
 
 
+def _attackers_help() -> str:
+    from ..evaluation.attackers import ATTACKERS, default_attackers, optional_attackers
+
+    return (f"comma-separated attackers added to every method's best-of (always run: {', '.join(default_attackers())}"
+            f"), or 'all': " + "; ".join(f"{name}: {ATTACKERS[name].description}" for name in optional_attackers()))
+
+
+def parse_attackers(text: str | None) -> tuple[str, ...]:
+    """The --attackers list ('all': every optional attacker), every name registered (UserError otherwise)."""
+    from ..evaluation.attackers import check_attackers, optional_attackers
+
+    names = [a.strip() for a in (text or "").split(",") if a.strip()]
+    try:
+        return optional_attackers() if names == ["all"] else check_attackers(names)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
 def parse_methods(text: str | None, default: str) -> tuple[str, ...]:
     """The --methods list, every name registered (UserError naming the unknown ones)."""
     from ..evaluation.methods import check_methods
@@ -62,7 +80,22 @@ def suite_settings(args: argparse.Namespace, methods: tuple[str, ...]):
         attack = attack_preset(args.attack_preset, **overrides)
     except ValueError as error:
         raise UserError(str(error)) from None
-    return SuiteSettings(methods=methods, attack=attack, seed=args.seed, known_noise=not args.no_known_noise)
+    return SuiteSettings(methods=methods, attack=attack, seed=args.seed, known_noise=not args.no_known_noise,
+                         attackers=parse_attackers(args.attackers), attacker_size=args.attacker_size)
+
+
+def check_attacker_model(args: argparse.Namespace, attackers: tuple[str, ...]) -> None:
+    """UserError when an attacker that holds another model was chosen without --attacker-model, or
+    --attacker-model was given to no attacker that uses it."""
+    from ..evaluation.attackers import ATTACKERS
+
+    needing = [name for name in attackers if ATTACKERS[name].needs_model == "other"]
+    if args.attacker_model is None and needing:
+        raise UserError(f"the attackers {', '.join(needing)} need --attacker-model SPEC (a Re-ID model other than "
+                        f"the authorised one)")
+    if args.attacker_model is not None and not needing:
+        raise UserError("--attacker-model is used only by the attackers that hold another model "
+                        "(--attackers adversarial_other,feature_decoder_other)")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -77,10 +110,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     methods = parse_methods(args.methods, ",".join(default_methods()))
     config = config_from_args(args)
     device = resolve_device(args.device)
+    settings = suite_settings(args, methods)
+    check_attacker_model(args, settings.attackers)
     split = read_split(args)
     model = load_model_from_args(args, device)
-    settings = suite_settings(args, methods)
-    result = run_suite(model, split, settings, dataset=args.name or args.data, config=config)
+    other_model = None
+    if args.attacker_model is not None:
+        from ..models.spec import load_model_spec
+
+        other_model = load_model_spec(args.attacker_model, input_size=tuple(model.input_size)).to(device)
+    result = run_suite(model, split, settings, dataset=args.name or args.data, config=config,
+                       other_model=other_model)
     report = write_report(result, Path(args.out), shlex.join(["pixelfade", *args.argv]),
                           show_originals=not args.hide_originals)
     print(headline_table(result))
@@ -90,6 +130,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def add_evaluate_command(commands) -> None:
     from ..data.datasets import DATASETS
+    from ..evaluation.attacker_sizes import ATTACKER_SIZES
 
     evaluate = commands.add_parser("evaluate", formatter_class=HelpFormatter,
                                    help="privacy and utility of PixelFade and the baselines on a dataset",
@@ -117,6 +158,13 @@ def add_evaluate_command(commands) -> None:
     evaluate.add_argument("--attack-width", type=int, help="override the preset's U-Net width")
     evaluate.add_argument("--max-attack-train", type=int,
                           help="override the preset's training pairs (default of strong: every training image)")
+    evaluate.add_argument("--attackers", help=_attackers_help())
+    evaluate.add_argument("--attacker-size", choices=ATTACKER_SIZES, default="cpu",
+                          help="size of the attackers added by --attackers: tiny (tests), cpu (sized for a 2-core "
+                               "CPU) or full (the published sizes, for a GPU)")
+    evaluate.add_argument("--attacker-model", metavar="SPEC",
+                          help="a Re-ID model the attackers hold besides the authorised one (same formats as "
+                               "--model), for the attackers that use another model")
     evaluate.add_argument("--max-test-ids", type=int,
                           help="evaluate on this many test identities, a choice seeded by --seed (default: all)")
     evaluate.add_argument("--no-known-noise", action="store_true", help="skip the seed-leak attack")

@@ -156,3 +156,39 @@ def parameter_sweep_figure(rows: Iterable[dict], path: Path, *, title: str = "")
     if title:
         figure.suptitle(title, fontsize=10)
     return _save(figure, path)
+
+
+def recoveries_figure(rows: dict[str, dict[str, tuple]], path: Path, *, title: str = "") -> Path:
+    """One panel per method (row) and attacker (column): the first images that attacker recovered, side by side,
+    captioned with its PSNR / SSIM; the best-of winner's caption is bold.
+
+    rows: method -> column label -> (images [k, 3, H, W] in [0, 1], caption, is_winner). Columns are the union in
+    order of first appearance; a method without a column leaves that panel empty.
+    """
+    if not rows:
+        raise ValueError("recoveries_figure needs at least one method")
+    columns = list(dict.fromkeys(label for cells in rows.values() for label in cells))
+    first = next(iter(next(iter(rows.values())).values()))[0]
+    count, _, height, width = first.shape
+    aspect = count * width / height
+    figure = _new_figure((1.2 + 1.5 * aspect * len(columns), 0.6 + 1.9 * len(rows)))
+    grid = figure.subplots(len(rows), len(columns), squeeze=False)
+    for row, (method, cells) in enumerate(rows.items()):
+        for col, label in enumerate(columns):
+            axes = grid[row][col]
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if col == 0:
+                axes.set_ylabel(method, fontsize=8)
+            if row == 0:
+                axes.set_title(label, fontsize=8)
+            if label not in cells:
+                axes.axis("off")
+                continue
+            images, caption, winner = cells[label]
+            strip = images.clamp(0, 1).permute(2, 0, 3, 1).reshape(height, -1, 3).numpy()
+            axes.imshow(strip, interpolation="nearest")
+            axes.set_xlabel(caption, fontsize=7, fontweight="bold" if winner else "normal")
+    if title:
+        figure.suptitle(title, fontsize=9)
+    return _save(figure, path)

@@ -1,7 +1,8 @@
 """Best-of attackers and the verdict on whether the attack was strong enough to judge privacy at all.
 
 A recovery figure is only as good as its attacker. Each figure (PSNR and SSIM separately) is therefore the best
-of several attackers' mean scores over the test images, and the name of the winner is kept: a method never
+of several attackers' mean scores over the test images (the attackers are registered in attackers.py), and the
+name of the winner is kept: a method never
 looks as if it leaked less than its own protected image shows. Picking the best of three on the test split is a
 selection over three numbers, not per image, so it adds no measurable optimism.
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import math
 
-ATTACKERS = ("unet", "protected", "mean")  # tie order: the first listed wins
 METRICS = ("psnr", "ssim")
 CONTROL_METHOD = "blur"
 # The trained U-Net must recover the blurred control at least this far above the floor for the run's privacy
@@ -25,9 +25,9 @@ SEPARATION_SSIM = 0.10
 def best_of(attackers: dict[str, dict]) -> dict:
     """Per metric, the attacker with the highest mean: {psnr, ssim, psnr_attacker, ssim_attacker, attackers}.
 
-    attackers: name -> a dict with at least "psnr" and "ssim" (means over the same test images); names are
-    ranked on ties in the order of ``ATTACKERS`` (then as given). ``attackers`` in the result keeps each
-    one's psnr and ssim.
+    attackers: name -> a dict with at least "psnr" and "ssim" (means over the same test images); on a tie the
+    first given wins (callers give them in the attacker registry's order: the trained network first).
+    ``attackers`` in the result keeps each one's psnr and ssim.
     """
     if not attackers:
         raise ValueError("best_of needs at least one attacker")
@@ -35,7 +35,7 @@ def best_of(attackers: dict[str, dict]) -> dict:
         for metric in METRICS:
             if metric not in scores or not math.isfinite(float(scores[metric])):
                 raise ValueError(f"attacker {name!r} has no finite {metric}: {scores.get(metric)!r}")
-    rank = {name: (ATTACKERS.index(name) if name in ATTACKERS else len(ATTACKERS)) for name in attackers}
+    rank = {name: index for index, name in enumerate(attackers)}
     result = {"attackers": {name: {m: float(s[m]) for m in METRICS} for name, s in attackers.items()}}
     for metric in METRICS:
         winner = max(attackers, key=lambda name: (float(attackers[name][metric]), -rank[name]))

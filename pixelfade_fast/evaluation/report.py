@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .figures import ad_recovery_figure, privacy_utility_figure
+from .figures import ad_recovery_figure, privacy_utility_figure, recoveries_figure
 from .suite import SuiteResult
 
 SETTINGS = ("protected->protected", "original->protected", "protected->original", "original->original")
@@ -20,6 +20,10 @@ SETTINGS = ("protected->protected", "original->protected", "protected->original"
 THIRD_PARTY_COLUMNS = 3
 THIRD_PARTY_MAX_SSIM = 0.1
 ATTACKER_NAMES = {"unet": "U-Net", "protected": "image", "mean": "mean"}  # short names in table cells
+
+
+def _name(attacker: str) -> str:
+    return ATTACKER_NAMES.get(attacker, attacker)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -45,7 +49,7 @@ def _pct(value: float) -> str:
 
 def _by(privacy: dict, metric: str, digits: int, prefix: str = "") -> str:
     """A best-of figure and, in brackets, the attacker that reached it."""
-    return f"{privacy[prefix + metric]:.{digits}f} ({ATTACKER_NAMES[privacy[prefix + metric + '_attacker']]})"
+    return f"{privacy[prefix + metric]:.{digits}f} ({_name(privacy[prefix + metric + '_attacker'])})"
 
 
 def headline_table(result: SuiteResult) -> str:
@@ -72,6 +76,46 @@ def attackers_table(result: SuiteResult) -> str:
                      f"{p['unet_leakage_ssim']:+.3f} | {p['visual_psnr']:.2f} | {p['visual_ssim']:.3f} | "
                      f"{_by(p, 'psnr', 2)} | {_by(p, 'ssim', 3)} |")
     return "\n".join(lines)
+
+
+def added_attackers_table(result: SuiteResult) -> str:
+    """Markdown: per method, what each attacker added by --attackers recovered (with the authors' metric beside
+    theirs) and, with a second floor, the method's leakage over both floors; empty when none was added."""
+    names = list(dict.fromkeys(name for p in result.privacy.values() for name in p.get("attackers", {})))
+    if not names:
+        return ""
+    utility = "utility" in result.floor
+    header = ["method", *(f"{name} PSNR / SSIM" for name in names), "best PSNR (by)", "best SSIM (by)",
+              "leakage over the floor"] + (["leakage over the utility floor"] if utility else [])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method, p in result.privacy.items():
+        cells = []
+        for name in names:
+            scores = p["attackers"][name]
+            cell = f"{scores['psnr']:.2f} / {scores['ssim']:.3f}"
+            if "authors_metric_psnr" in scores:
+                cell += f" (their metric {scores['authors_metric_psnr']:.2f} / {scores['authors_metric_ssim']:.3f})"
+            cells.append(cell)
+        cells += [_by(p, "psnr", 2), _by(p, "ssim", 3), f"{p['leakage_psnr']:+.2f} dB / {p['leakage_ssim']:+.3f}"]
+        if utility:
+            cells.append(f"{p['utility_leakage_psnr']:+.2f} dB / {p['utility_leakage_ssim']:+.3f}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def utility_floor_text(result: SuiteResult) -> str:
+    """One paragraph on the second floor (what the clean images' features give the feature decoder); empty
+    without one."""
+    utility = result.floor.get("utility")
+    if not utility:
+        return ""
+    decoders = ", ".join(f"{name} {s['psnr']:.2f} dB / {s['ssim']:.3f}" for name, s in utility["attackers"].items()
+                         if name.startswith("feature_decoder"))
+    return (f"**Second floor, what utility alone leaks:** a decoder from Re-ID features to images, learned on the "
+            f"attacker's public images and applied to the clean test images' own features ({decoders}); with the "
+            f"information-free floor: PSNR {utility['psnr']:.2f} dB ({_name(utility['psnr_attacker'])}), SSIM "
+            f"{utility['ssim']:.3f} ({_name(utility['ssim_attacker'])}). A method that keeps f(x^p) ≈ f(x) "
+            f"cannot be expected to leak less than this; leakage over it is what its pixels add.")
 
 
 def verdict_text(result: SuiteResult) -> str:
@@ -150,6 +194,28 @@ def grid_rows(result: SuiteResult, show_originals: bool) -> dict[str, torch.Tens
     return rows
 
 
+def recovery_panels(result: SuiteResult, show_originals: bool) -> dict[str, dict[str, tuple]]:
+    """recoveries_figure's rows from the grid (as grid_rows hides originals): per method, the original (if shown),
+    the protected images (if shown) and each attacker's recoveries, captioned PSNR / SSIM, the PSNR winner bold."""
+    shown = grid_rows(result, show_originals)
+    rows = {}
+    for method, p in result.privacy.items():
+        scores = {"unet": (p["unet_psnr"], p["unet_ssim"]), **{n: (s["psnr"], s["ssim"])
+                                                               for n, s in p.get("attackers", {}).items()}}
+        cells = {}
+        if "original" in shown:
+            cells["original"] = (shown["original"], "", False)
+        if f"{method}: protected" in shown:
+            cells["protected"] = (shown[f"{method}: protected"], f"{p['visual_psnr']:.2f} / {p['visual_ssim']:.3f}",
+                                  p["psnr_attacker"] == "protected")
+        for name, (psnr_db, ssim_value) in scores.items():
+            key = f"{method}: recovered" + ("" if name == "unet" else f" by {name}")
+            if key in shown:
+                cells[_name(name)] = (shown[key], f"{psnr_db:.2f} / {ssim_value:.3f}", p["psnr_attacker"] == name)
+        rows[method] = cells
+    return rows
+
+
 def report_figures(payload: dict, out_dir: Path) -> list[Path]:
     """privacy_utility.png and ad_vs_recovery.png from a report.json payload (also an older one, without a
     verdict: scripts/redraw_report_figures.py)."""
@@ -179,6 +245,10 @@ def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_ori
     image_grid(grid_rows(result, show_originals), scale=1 if result.sizes["input_size"][0] >= 128 else 2).save(
         out_dir / "grid.png")
     report_figures(payload, out_dir)
+    if any("attackers" in p for p in result.privacy.values()):
+        recoveries_figure(recovery_panels(result, show_originals), out_dir / "recoveries.png",
+                          title=f"{result.dataset}: recoveries by attacker (PSNR / SSIM; bold: the best-of winner "
+                                f"in PSNR)")
     sizes, floor = result.sizes, result.floor
     mean = floor["attackers"]["mean"]
     text = [f"# PixelFade evaluation: {result.dataset}", "",
@@ -186,14 +256,25 @@ def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_ori
             f"attacker training set {sizes['attack_train']}, input {sizes['input_size'][0]}x{sizes['input_size'][1]}. "
             f"Recovery attack: {result.settings.attack.describe()}. Each recovery figure is the best of three "
             f"attackers (by: U-Net = the trained network, image = the protected image itself, mean = the mean "
-            f"training image). Floor (best attacker without information: the U-Net on noise inputs, or the mean "
+            f"training image)" + (f" and of {', '.join(result.settings.attackers)} (below)"
+                                  if result.settings.attackers else "")
+            + ". Floor (best attacker without information: the U-Net on noise inputs, or the mean "
             f"image {mean['psnr']:.2f} dB / {mean['ssim']:.3f}): PSNR {floor['psnr']:.2f} dB "
-            f"({ATTACKER_NAMES[floor['psnr_attacker']]}), SSIM {floor['ssim']:.3f} "
-            f"({ATTACKER_NAMES[floor['ssim_attacker']]}). Leakage = best attack − floor. "
+            f"({_name(floor['psnr_attacker'])}), SSIM {floor['ssim']:.3f} "
+            f"({_name(floor['ssim_attacker'])}). Leakage = best attack − floor. "
             f"AD over {next(iter(result.privacy.values()))['ad_sample_size']} values per image.",
             "", verdict_text(result), "", "## Headline", "", headline_table(result), "",
-            "## Recovery attack, each attacker", "", attackers_table(result), "",
-            "## Re-ID, four settings", "", reid_table(result), ""]
+            "## Recovery attack, each attacker", "", attackers_table(result), ""]
+    added = added_attackers_table(result)
+    if added:
+        text += ["## The reviewer's attackers (--attackers)", "",
+                 f"Sizes: `{result.settings.attacker_size}` (attacker_sizes.py). Each best-of figure above and "
+                 f"below includes them; the authors' metric (min-max rescaled per batch) is beside theirs, never "
+                 f"in the best-of.", ""]
+        floor_text = utility_floor_text(result)
+        text += ([floor_text, ""] if floor_text else []) + [added, "", "![recoveries by attacker](recoveries.png)",
+                                                             ""]
+    text += ["## Re-ID, four settings", "", reid_table(result), ""]
     known = known_noise_table(result)
     if known:
         text += ["## Seed leak: attacker given η", "", known, ""]
