@@ -3,14 +3,16 @@
     from pixelfade_fast import FadeConfig, protect
     result = protect(model, images)            # images: float [N, 3, H, W] in [0, 1]
     result.images, result.final_loss, result.met_epsilon
+    stored = protect_for_storage(model, images, StorageFormat("jpeg", 90))   # ε of the decoded JPEG files
 """
 from . import ops, reference
 from ._backend import Backend, BackendStatus, backends, register_backend
 from .config import FadeConfig
-from .engine import ProtectResult, protect
+from .engine import ProtectResult, StoredResult, protect, protect_for_storage
 from .schedules import Schedule, StepFlags
+from .storage_format import StorageFormat
 from .version import __version__
 
 
 __all__ = ["Backend", "BackendStatus", "FadeConfig", "ProtectResult", "Schedule", "StepFlags", "backends", "ops",
-           "protect", "reference", "register_backend"]
+           "protect", "reference", "register_backend", "StorageFormat", "StoredResult", "protect_for_storage"]
