@@ -64,7 +64,11 @@ class StorageFormat:
         return self.name if self.lossless else f"{self.name} q{self.quality}"
 
     def settings(self) -> dict:
-        """The encoder settings and library versions the stored bytes depend on (recorded in a run record)."""
+        """The encoder settings and library versions the stored bytes depend on (recorded in a run record). PNG
+        records its name alone, as runs did before the other formats (its pixels are exact whatever the
+        encoder)."""
+        if self.lossless:
+            return {"format": self.name}
         found = {"format": self.name, "quality": self.quality, "pillow": PIL.__version__}
         if self.name == "jpeg":
             found.update(subsampling="4:2:0", optimize=False, progressive=False, libjpeg=features.version("jpg"))

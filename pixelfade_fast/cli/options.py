@@ -132,6 +132,26 @@ def acceleration_from_args(args: argparse.Namespace) -> Acceleration:
                         compile=args.compile, cuda_graph=args.cuda_graph)
 
 
+def add_storage_arguments(group, what: str) -> None:
+    """--format and --quality: how ``what`` is stored (the figures are those of the decoded files)."""
+    from ..storage_format import DEFAULT_QUALITY, FORMATS
+
+    group.add_argument("--format", default="png", choices=FORMATS,
+                       help=f"how {what} is stored: png (lossless), or jpeg / webp (lossy: every figure is that of "
+                            f"the decoded file, and JPEG's closing steps optimise through the codec)")
+    group.add_argument("--quality", type=int, metavar="Q",
+                       help=f"jpeg / webp quality, 1..100 (default: {DEFAULT_QUALITY}); refused with png")
+
+
+def storage_from_args(args: argparse.Namespace):
+    from ..storage_format import StorageFormat
+
+    try:
+        return StorageFormat(args.format, args.quality)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

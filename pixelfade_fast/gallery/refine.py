@@ -29,15 +29,16 @@ from ..machine import device_name, torch_threads, usable_cpus
 from ..models.digest import state_digest
 from ..progress import ProgressBar
 from ..reference.rng import KEY_WORDS
+from ..storage_format import to_arrays
 from .atomic import default_file_mode
 from .content import file_digests
 from .errors import GalleryError
-from .image_io import to_uint8_images, write_png_atomic
+from .image_io import write_image_atomic
 from .inputs import check_folders
 from .manifest import Manifest, ManifestEntry, write_manifest
 from .model_check import check_model
 from .outputs import damaged_outputs
-from .run_record import RunRecord, check_same_run, read_run_record
+from .run_record import PNG_STORAGE, RunRecord, check_same_run, read_run_record
 from .wording import named, plural
 
 
@@ -71,6 +72,11 @@ def refine_missed(model: nn.Module, in_dir: Path, out_dir: Path, *, steps: int, 
         raise GalleryError(f"{out_dir} holds no run record (run.json): nothing to refine")
     if list(out_real.glob("manifest.rank*.jsonl")):
         raise GalleryError(f"{out_dir} has per-rank manifests: run `pixelfade merge {out_dir}` first")
+    stored_as = (record.storage or PNG_STORAGE)["format"]
+    if stored_as != "png":
+        raise GalleryError(f"refine continues PNG runs; the run in {out_dir} stores {stored_as}, whose images that "
+                           f"missed epsilon already took the codec fallback (manifest: fallback_steps, quality). "
+                           f"Protect into a new output folder with a higher --quality, or as png")
     if steps < 1:
         raise GalleryError(f"--steps must be at least 1, got {steps}")
     if threads is not None and threads < 1:
@@ -155,12 +161,12 @@ def _refine_batch(protector: Protector, in_dir: Path, out_dir: Path, names: list
     protected = torch.stack([load_image(out_dir / entries[n].output) for n in names]).to(protector.device)
     keys = torch.zeros(len(names), KEY_WORDS, dtype=torch.int64)  # CO-only: no noise, no masks
     result = protector.protect_batch(originals, keys, start=protected)  # targets: the originals' features
-    arrays = to_uint8_images(result.pixels)
+    arrays = to_arrays(result.pixels)
     for name, array, loss, epsilon in zip(names, arrays, result.final_loss.tolist(), result.epsilon.tolist()):
         old = entries[name]
         if loss >= old.final_loss:
             continue
-        written = write_png_atomic(array, out_dir / old.output, file_mode)
+        written = write_image_atomic(array, out_dir / old.output, file_mode)
         entries[name] = dataclasses.replace(old, final_loss=round(loss, 6), met_epsilon=loss < epsilon,
                                             refine_steps=old.refine_steps + steps, output_digest=written.digest,
                                             output_size=written.size)

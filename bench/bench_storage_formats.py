@@ -1,0 +1,127 @@
+"""Protection that survives the storage path (issue 23): every figure of the decoded stored files.
+
+    python bench/bench_storage_formats.py --root ../shared/data/cuhk01 --test-ids 16 \
+        --model osnet_x0_25 [--model osnet_x0_25:runs/.../model.safetensors] --out bench/results/storage_formats_cuhk01_cpu.csv
+
+For each model (at 256x128), the query and gallery images of ``--test-ids`` CUHK01 test identities are protected
+and stored in each variant: PNG (today's output), the PNG re-encoded as JPEG q90 (what an operator does without
+this feature), and ``protect_for_storage`` with JPEG q90, JPEG q75 and WebP q90 (codec-aware for JPEG, then the
+real codec check and the bounded fallback). Per variant: bytes per image, the rate of decoded files below ε, p->p
+and o->p mAP kept (over o->o), seconds per image (the PNG and codec-aware runs interleaved, so their ratio is
+taken under the same load). Two pipeline steps are measured on each stored gallery, not defended: a resize to
+0.75x and back to the model's size, and a second JPEG encode at q75.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import measurement, write_measurements  # noqa: E402
+
+from pixelfade_fast import FadeConfig, StorageFormat, protect_for_storage  # noqa: E402
+from pixelfade_fast.data import read_cuhk01  # noqa: E402
+from pixelfade_fast.data.datasets import limit_test_ids  # noqa: E402
+from pixelfade_fast.data.images import load_images  # noqa: E402
+from pixelfade_fast.engine import extract_features, per_image_loss  # noqa: E402
+from pixelfade_fast.evaluation.reid_metrics import reid_settings  # noqa: E402
+from pixelfade_fast.models.spec import load_model_spec  # noqa: E402
+from pixelfade_fast.storage_format import round_trip  # noqa: E402
+
+BENCH = "storage_formats"
+SIZE = (256, 128)
+SEED = 5
+CODEC_AWARE = (StorageFormat("jpeg", 90), StorageFormat("jpeg", 75), StorageFormat("webp", 90))
+
+
+def resized(pixels: torch.Tensor, factor: float = 0.75) -> torch.Tensor:
+    """A pipeline's resize: to ``factor`` of the size (area), then back to the model's size (bilinear), 8-bit."""
+    size = pixels.shape[-2:]
+    small = F.interpolate(pixels, scale_factor=factor, mode="area")
+    return (F.interpolate(small, size=size, mode="bilinear", align_corners=False).clamp(0, 1) * 255).round() / 255
+
+
+def scores(model, images, stored, epsilon, num_query, ids) -> dict:
+    """met ε rate and mAP kept (p->p, o->p over o->o) of the decoded ``stored`` images."""
+    original, protected = extract_features(model, images), extract_features(model, stored)
+    met = (per_image_loss(protected, original) < epsilon).float().mean().item()
+    settings = reid_settings(original[:num_query], protected[:num_query], original[num_query:],
+                             protected[num_query:], *ids)
+    base = settings["original->original"]["mAP"]
+    return {"met_epsilon": met, "pp_map_kept": settings["protected->protected"]["mAP"] / base,
+            "op_map_kept": settings["original->protected"]["mAP"] / base, "oo_map": base}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--test-ids", type=int, default=16)
+    parser.add_argument("--model", action="append", required=True, help="a model spec (repeatable)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/storage_formats_cuhk01_cpu.csv"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    split = limit_test_ids(read_cuhk01(args.root), args.test_ids, SEED)
+    records = split.query + split.gallery
+    ids = ([r.pid for r in split.query], [r.camid for r in split.query], [r.pid for r in split.gallery],
+           [r.camid for r in split.gallery])
+    images = load_images([r.path for r in records], SIZE)
+    config = FadeConfig(quantize=True)
+    device = torch.device("cpu")
+    rows = []
+    for spec in args.model:
+        model = load_model_spec(spec, input_size=SIZE).eval()
+        case = f"{spec.split(':')[0]}{'' if ':' not in spec else ' (' + Path(spec.split(':', 1)[1]).stem + ')'} " \
+               f"cuhk01 {len(records)} images {SIZE[0]}x{SIZE[1]}"
+        results, seconds = {}, {"png": [], "jpeg q90": []}
+        for storage in (StorageFormat("png"), *CODEC_AWARE):  # PNG first and JPEG q90 second: interleaved below
+            start = time.perf_counter()
+            results[storage.describe()] = protect_for_storage(model, images, storage, config, seed=SEED,
+                                                              backend="cpp", progress=False)
+            seconds.setdefault(storage.describe(), []).append((time.perf_counter() - start) / len(records))
+            print(f"{case}: {storage.describe()} {seconds[storage.describe()][-1]:.2f} s/image", flush=True)
+        for storage in (StorageFormat("png"), StorageFormat("jpeg", 90)):  # a second timing of each, same load
+            start = time.perf_counter()
+            protect_for_storage(model, images, storage, config, seed=SEED, backend="cpp", progress=False)
+            seconds[storage.describe()].append((time.perf_counter() - start) / len(records))
+        png = results["png"]
+        naive, naive_bytes = round_trip(png.images, StorageFormat("jpeg", 90))
+        variants = {"png": (png.images, png.bytes_per_image, png.epsilon, None),
+                    "png re-encoded as jpeg q90": (naive, sum(naive_bytes) / len(naive_bytes), png.epsilon, None)}
+        for storage in CODEC_AWARE:
+            r = results[storage.describe()]
+            variants[f"{storage.describe()} codec-aware"] = (r.images, r.bytes_per_image, r.epsilon, r)
+        for name, (stored, size, epsilon, result) in variants.items():
+            config_json = {"format": name, "test_ids": args.test_ids, "seed": SEED}
+
+            def add(metric: str, unit: str, value: float, pipeline: str = "as stored") -> None:
+                rows.append(measurement(BENCH, case, name, metric, unit, value, device=device, x_name="pipeline",
+                                        x_value=pipeline, config=config_json))
+
+            add("bytes_per_image", "B", size)
+            for pipeline, seen in (("as stored", stored), ("resized 0.75x and back", resized(stored)),
+                                   ("re-encoded jpeg q75", round_trip(stored, StorageFormat("jpeg", 75))[0])):
+                for metric, value in scores(model, images, seen, epsilon, len(split.query), ids).items():
+                    add(metric, "fraction" if metric != "oo_map" else "mAP", value, pipeline)
+            if result is not None:  # what the bounded fallback took
+                add("fallback_steps_rate", "fraction", sum(1 for s in result.fallback_steps if s) / len(records))
+                add("quality_raised_rate", "fraction",
+                    sum(1 for q in result.quality if q > result.storage.quality) / len(records))
+        for name, values in seconds.items():
+            provider = name if name == "png" else f"{name} codec-aware"
+            rows.append(measurement(BENCH, case, provider, "seconds_per_image", "s", values, device=device,
+                                    config={"test_ids": args.test_ids, "seed": SEED}))
+        ratio = [a / b for a, b in zip(seconds["jpeg q90"], seconds["png"])]
+        rows.append(measurement(BENCH, case, "jpeg q90 codec-aware", "cost_vs_png", "x", ratio, device=device,
+                                config={"test_ids": args.test_ids, "seed": SEED, "interleaved": True}))
+        write_measurements(args.out, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
