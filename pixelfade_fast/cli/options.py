@@ -138,7 +138,7 @@ def add_storage_arguments(group, what: str) -> None:
 
     group.add_argument("--format", default="png", choices=FORMATS,
                        help=f"how {what} is stored: png (lossless), or jpeg / webp (lossy: every figure is that of "
-                            f"the decoded file, and JPEG's closing steps optimise through the codec)")
+                            f"the decoded file, and JPEG protection optimises through the codec)")
     group.add_argument("--quality", type=int, metavar="Q",
                        help=f"jpeg / webp quality, 1..100 (default: {DEFAULT_QUALITY}); refused with png")
 

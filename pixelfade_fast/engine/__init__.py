@@ -10,7 +10,7 @@ acceleration.py  model-side speed options (BatchNorm folding, channels_last, bf1
 protector.py  ``Protector``: set-up, the loop and the one batch driver (``protect_all``) shared by protect(),
               the gallery, the ablations and the baselines
 protect.py    ``protect()`` and ``ProtectResult``
-jpeg_surrogate.py  a differentiable JPEG encode + decode for the codec-aware closing steps
+jpeg_surrogate.py  a differentiable JPEG encode + decode that codec-aware loops measure the loss through
 stored.py     protection for a storage format: ε checked on the decoded file, the bounded fallback,
               ``protect_for_storage()``
 

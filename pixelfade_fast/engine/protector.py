@@ -83,7 +83,7 @@ class Protector:
         self.backend = _backend.resolve(backend, self.device)
         self.options = (acceleration or Acceleration()).resolved(self.device)
         self.observer = observer
-        # pixels -> the decoded stored pixels (differentiable): the closing steps optimise through it
+        # pixels -> the decoded stored pixels (differentiable): every step measures the loss through it
         self.codec = surrogate_for(stored_as, self.device)
         self.space = InputSpace.of(model, 3)
         self._step = fused_step(self.backend, self.device)

@@ -1,9 +1,10 @@
 """Protection for a storage format: ε must hold for the file as stored and decoded, not for the loop's pixels.
 
-``StoringProtector`` protects a batch with codec-aware closing steps (``Protector(stored_as=...)``), then, outside
+``StoringProtector`` protects a batch codec-aware (``Protector(stored_as=...)``: for JPEG every step measures the
+loss through a differentiable stand-in of the codec, engine/jpeg_surrogate.py), then, outside
 the loop, encodes every image with the real codec, decodes it and measures its loss with the fp32 model. An image
 whose decoded file misses ε falls back, within a bound: ``fallback_steps`` more CO-only steps through the codec
-(from its protected pixels, towards its original's features), then the quality raised by ``QUALITY_STEP`` up to
+(JPEG; from its protected pixels, towards its original's features), then the quality raised by ``QUALITY_STEP`` up to
 ``QUALITY_RAISES`` times (at most 100), stopping at the first file that meets ε; of its files it keeps the one
 with the lowest loss. What each image took is returned with it (the gallery's manifest records it).
 
@@ -26,6 +27,7 @@ from ..storage_format import StorageFormat, decode, to_arrays, to_pixels
 from .acceleration import Acceleration
 from .checks import check_batch_size, check_images, check_uids
 from .features import per_image_loss
+from .jpeg_surrogate import has_surrogate
 from .protector import DEFAULT_BATCH, Protector, StepProgress
 
 FALLBACK_STEPS = 40
@@ -43,7 +45,8 @@ def fallback_policy(storage: StorageFormat, fallback_steps: int = FALLBACK_STEPS
     """The bounds of the fallback (recorded with a run: its files depend on them)."""
     if storage.lossless:
         return {}
-    return {"fallback_steps": fallback_steps, "quality_step": QUALITY_STEP, "quality_raises": QUALITY_RAISES}
+    return {"fallback_steps": fallback_steps if has_surrogate(storage) else 0, "quality_step": QUALITY_STEP,
+            "quality_raises": QUALITY_RAISES}
 
 
 def quality_ladder(storage: StorageFormat) -> list[int]:
@@ -83,8 +86,8 @@ class StoringProtector:
         self.storage = storage
         self.fallback_steps = fallback_steps
         self.protector = Protector(model, config, backend=backend, acceleration=acceleration, stored_as=storage)
-        self.fallback = None
-        if not storage.lossless and fallback_steps > 0:
+        self.fallback = None  # more steps help only through a stand-in of the codec (WebP has none: quality only)
+        if has_surrogate(storage) and fallback_steps > 0:
             self.fallback = Protector(model, co_only_config(config, fallback_steps), backend=backend,
                                       acceleration=acceleration, stored_as=storage)
         self.device = self.protector.device
