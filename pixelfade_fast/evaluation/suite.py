@@ -21,11 +21,13 @@ from ..data.images import load_images
 from ..data.records import ReIDSplit, Record
 from ..engine import extract_features, per_image_loss
 from ..feature_model import model_device
+from ..storage_format import StorageFormat
 from .attack import attacker_noise, prior_floor, run_attack
 from .attack_settings import ATTACK_PRESETS, AttackSettings
 from .leakage import attack_verdict
 from .methods import METHODS, check_methods, default_methods
 from .privacy import anderson_darling_summary, to_normalised
+from .stored import protect_stored
 from .reid_metrics import reid_settings
 
 # run_attack's figures kept per method: best-of attack and its winners, the U-Net alone, floor, leakage, visual.
@@ -42,6 +44,7 @@ class SuiteSettings:
     seed: int = 0
     known_noise: bool = True
     grid_images: int = 6
+    storage: StorageFormat | None = None  # score the decoded stored files (None: the protected pixels)
 
 
 @dataclass
@@ -121,13 +124,16 @@ def protect_and_attack(method: str, model: nn.Module, test: torch.Tensor, train:
     _log(f"[{method}] protecting {test.shape[0]} test" + ("" if on_the_fly else f" and {train.shape[0]} training")
          + " images")
     started = time.perf_counter()
-    protected_test = entry.protect(model, test, test_seed, config).clamp(0, 1)
-    protected_train = None if on_the_fly else entry.protect(model, train, train_seed, config).clamp(0, 1)
+    protected_test, stored_bytes = protect_stored(entry, model, test, test_seed, config, settings.storage)
+    protected_test = protected_test.clamp(0, 1)
+    protected_train = None if on_the_fly else \
+        protect_stored(entry, model, train, train_seed, config, settings.storage)[0].clamp(0, 1)
     protect_s = time.perf_counter() - started
     protected_count = test.shape[0] + (0 if on_the_fly else train.shape[0])
     protected_features = extract_features(model, protected_test)
     _log(f"[{method}] recovery attack" + (" (pairs protected on the fly)" if on_the_fly else ""))
-    fresh = (lambda images: entry.protect(model, images, train_seed, config)) if on_the_fly else None
+    fresh = (lambda images: protect_stored(entry, model, images, train_seed, config, settings.storage)[0]) \
+        if on_the_fly else None
     attack = run_attack(protected_train, train, protected_test, test, settings.attack, floor=floor,
                         protect_fn=fresh, **attack_kw)
     losses = per_image_loss(protected_features, original_features)
@@ -137,6 +143,8 @@ def protect_and_attack(method: str, model: nn.Module, test: torch.Tensor, train:
                    met_epsilon_rate=config.met_epsilon_rate(losses, original_features),
                    median_feature_loss=float(losses.median()), protect_s=protect_s,
                    protect_images_per_s=protected_count / protect_s)
+    if stored_bytes is not None:
+        metrics["stored_bytes_per_image"] = stored_bytes
     if settings.known_noise and entry.known_noise:
         _log(f"[{method}] known-noise attack (the attacker was given η)")
         shape = tuple(test.shape[1:])
