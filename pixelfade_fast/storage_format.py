@@ -56,7 +56,7 @@ class StorageFormat:
     def extension(self) -> str:
         return EXTENSIONS[self.name]
 
-    def at_quality(self, quality: int) -> StorageFormat:
+    def at_quality(self, quality: int | None) -> StorageFormat:
         """The same format at another quality (a lossless format stays as it is)."""
         return self if self.lossless else StorageFormat(self.name, quality)
 

@@ -13,7 +13,6 @@ from pixelfade_fast.config import FadeConfig
 from pixelfade_fast.data.images import load_image
 from pixelfade_fast.engine import extract_features, per_image_loss
 from pixelfade_fast.gallery import read_run_record, refine_missed
-from pixelfade_fast.gallery.errors import GalleryError
 from pixelfade_fast.gallery.manifest import Manifest
 from pixelfade_fast.models.spec import load_model_spec
 from pixelfade_fast.storage_format import jpeg_tables
@@ -116,11 +115,24 @@ def test_png_records_its_format_and_old_records_read_as_png(gallery, tmp_path):
     assert run_cli(root, out, *model, "--seed-file", seed_file, "--resume", "--format", "jpeg") == 2
 
 
-def test_refine_refuses_a_jpeg_run_in_words(gallery, tmp_path):
+def test_refine_continues_a_jpeg_run_on_its_decoded_files(gallery, tmp_path):
     root, model, seed_file, weights = gallery
     out = tmp_path / "out"
-    assert run_cli(root, out, *model, "--seed-file", seed_file, "--format", "jpeg") == 0
+    # ε this small is missed by every image, fallback or not: refine has work to do
+    strict = ["--epsilon", "1e-7"]
+    assert run_cli(root, out, *model, "--seed-file", seed_file, "--format", "jpeg", "--quality", "80", *strict) == 0
+    before = {e.path: e for e in Manifest(out / "manifest.jsonl").read()}
+    assert not any(e.met_epsilon for e in before.values())
     tiny = load_model_spec(f"tiny_cnn:{weights}", input_size=SIZE)
-    with pytest.raises(GalleryError, match="refine continues PNG runs; the run in .* stores jpeg"):
-        refine_missed(tiny, root, out, steps=2, log=lambda message: None)
-
+    report = refine_missed(tiny, root, out, steps=4, log=lambda message: None)
+    after = Manifest(out / "manifest.jsonl").read()
+    assert report.missed == len(NAMES)
+    recomputed = _recomputed(root, out, after, weights)
+    for entry in after:
+        old = before[entry.path]
+        assert entry.final_loss <= old.final_loss and entry.quality == old.quality
+        assert entry.final_loss == pytest.approx(recomputed[entry.path][0], rel=1e-4, abs=1e-6)
+        assert entry.output_size == (out / entry.output).stat().st_size
+        with Image.open(out / entry.output) as image:
+            assert (tuple(image.quantization[0]), tuple(image.quantization[1])) == jpeg_tables(entry.quality)
+    assert report.improved == sum(e.refine_steps == 4 for e in after) > 0

@@ -79,15 +79,18 @@ class StoringProtector:
     like ``Protector``."""
 
     def __init__(self, model: nn.Module, config: FadeConfig, storage: StorageFormat, *, backend: str | None = "auto",
-                 acceleration: Acceleration | None = None, fallback_steps: int = FALLBACK_STEPS) -> None:
+                 acceleration: Acceleration | None = None, fallback_steps: int = FALLBACK_STEPS,
+                 fallback: bool = True) -> None:
+        """``fallback`` False: no fallback at all (``refine``: its steps are the fallback)."""
         if not config.quantize:
             raise ValueError("protecting for storage quantises (the stored file is 8-bit): use "
                              "FadeConfig(quantize=True)")
         self.storage = storage
         self.fallback_steps = fallback_steps
+        self.ladder = quality_ladder(storage) if fallback else []
         self.protector = Protector(model, config, backend=backend, acceleration=acceleration, stored_as=storage)
         self.fallback = None  # more steps help only through a stand-in of the codec (WebP has none: quality only)
-        if has_surrogate(storage) and fallback_steps > 0:
+        if fallback and has_surrogate(storage) and fallback_steps > 0:
             self.fallback = Protector(model, co_only_config(config, fallback_steps), backend=backend,
                                       acceleration=acceleration, stored_as=storage)
         self.device = self.protector.device
@@ -111,10 +114,11 @@ class StoringProtector:
         _, features = self.protector.targets(decoded)
         return files, decoded, per_image_loss(features, target)
 
-    def protect_batch(self, pixels: torch.Tensor, keys: torch.Tensor, *,
+    def protect_batch(self, pixels: torch.Tensor, keys: torch.Tensor, *, start: torch.Tensor | None = None,
                       progress: StepProgress | None = None) -> StoredBatch:
+        """``Protector.protect_batch`` for the storage format (``start``: pixels to start from, as there)."""
         count = pixels.shape[0]
-        result = self.protector.protect_batch(pixels, keys, progress=progress)
+        result = self.protector.protect_batch(pixels, keys, start=start, progress=progress)
         if self.storage.lossless:
             return StoredBatch(result.pixels, result.final_loss, result.epsilon, None, [None] * count, [0] * count)
         _, target = self.protector.targets(pixels)
@@ -139,7 +143,7 @@ class StoringProtector:
                  self.storage.quality)
             for row in missed:
                 steps[row] = self.fallback_steps
-        for higher in quality_ladder(self.storage):
+        for higher in self.ladder:
             missed = self._missed(loss, result.epsilon)
             if not missed:
                 break

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..config import FadeConfig
+from ..storage_format import StorageFormat
 from .atomic import default_file_mode, write_atomic
 from .errors import GalleryError
 
@@ -95,6 +96,12 @@ class RunRecord:
                 if old_d[group].get(key) != new_d[group].get(key):
                     changes.append(f"{group}.{key}: {old_d[group].get(key)} then, {new_d[group].get(key)} now")
         return changes
+
+
+def recorded_storage(record: RunRecord) -> StorageFormat:
+    """The storage format of the run (at the quality it asked for; a file's own is in its manifest line)."""
+    settings = record.storage or PNG_STORAGE
+    return StorageFormat(settings["format"], settings.get("quality"))
 
 
 def read_run_record(out_dir: Path) -> RunRecord | None:
