@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import measurement, write_measurements  # noqa: E402
+from common import measurement, read_measurements, write_measurements  # noqa: E402
 
 from pixelfade_fast import FadeConfig, StorageFormat, protect_for_storage  # noqa: E402
 from pixelfade_fast.data import read_cuhk01  # noqa: E402
@@ -57,14 +57,53 @@ def scores(model, images, stored, epsilon, num_query, ids) -> dict:
             "op_map_kept": settings["original->protected"]["mAP"] / base, "oo_map": base}
 
 
+def markdown_tables(path: Path) -> str:
+    """The report's tables from a CSV this script wrote: per model, each variant as stored, then the pipelines."""
+    rows = read_measurements(path)
+    text = []
+    for case in dict.fromkeys(r["case"] for r in rows):
+        mine = [r for r in rows if r["case"] == case]
+        value = {(r["provider"], r["metric"], r["x_value"]): r["value"] for r in mine}
+        variants = list(dict.fromkeys(r["provider"] for r in mine if r["metric"] == "bytes_per_image"))
+        text += [f"**{case}**", "", "| stored as | bytes / image | met ε after decoding | p→p mAP kept | "
+                 "o→p mAP kept | fallback: steps / higher quality |", "|---|---|---|---|---|---|"]
+        for name in variants:
+            fallback = ((f"{value[(name, 'fallback_steps_rate', 'as stored')]:.0%} / "
+                         f"{value[(name, 'quality_raised_rate', 'as stored')]:.0%}")
+                        if (name, "fallback_steps_rate", "as stored") in value else "–")
+            text.append(f"| {name} | {value[(name, 'bytes_per_image', 'as stored')]:,.0f} | "
+                        f"{value[(name, 'met_epsilon', 'as stored')]:.1%} | "
+                        f"{value[(name, 'pp_map_kept', 'as stored')]:.3f} | "
+                        f"{value[(name, 'op_map_kept', 'as stored')]:.3f} | {fallback} |")
+        pipelines = [p for p in dict.fromkeys(r["x_value"] for r in mine if r["metric"] == "met_epsilon")
+                     if p != "as stored"]
+        text += ["", "| stored as | then | met ε | p→p mAP kept | o→p mAP kept |", "|---|---|---|---|---|"]
+        for name in variants:
+            for pipeline in pipelines:
+                text.append(f"| {name} | {pipeline} | {value[(name, 'met_epsilon', pipeline)]:.1%} | "
+                            f"{value[(name, 'pp_map_kept', pipeline)]:.3f} | "
+                            f"{value[(name, 'op_map_kept', pipeline)]:.3f} |")
+        cost = [r for r in mine if r["metric"] == "cost_vs_png"]
+        seconds = {r["provider"]: r["value"] for r in mine if r["metric"] == "seconds_per_image"}
+        text += ["", "seconds per image (median): " + ", ".join(f"{k} {v:.2f}" for k, v in seconds.items())
+                 + (f"; JPEG q90 codec-aware / PNG, interleaved: {cost[0]['value']:.2f}x" if cost else ""), ""]
+    return "\n".join(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True)
+    parser.add_argument("--table", type=Path, help="print the report's tables from this CSV and exit")
+    parser.add_argument("--root")
     parser.add_argument("--test-ids", type=int, default=16)
-    parser.add_argument("--model", action="append", required=True, help="a model spec (repeatable)")
+    parser.add_argument("--model", action="append", help="a model spec (repeatable)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("bench/results/storage_formats_cuhk01_cpu.csv"))
     args = parser.parse_args(argv)
+    if args.table is not None:
+        print(markdown_tables(args.table))
+        return 0
+    if args.root is None or not args.model:
+        parser.error("--root and --model are needed to measure (or --table CSV to print)")
     torch.set_num_threads(args.threads)
     split = limit_test_ids(read_cuhk01(args.root), args.test_ids, SEED)
     records = split.query + split.gallery

@@ -126,23 +126,24 @@ class StoringProtector:
         source = result.pixels.clone()  # the pixels each kept file was encoded from
         quality, steps = [self.storage.quality] * count, [0] * count
 
-        def keep(rows: list[int], new_files, new_decoded, new_loss, new_source, new_quality: int) -> None:
+        def keep(rows: list[int], new_files, new_decoded, new_loss, new_source, new_quality: int) -> list[int]:
+            """Keep each new file whose loss is lower; returns the rows kept."""
             better = (new_loss < loss[rows]).tolist()
             for position, row in enumerate(rows):
                 if better[position]:
                     files[row], quality[row] = new_files[position], new_quality
                     decoded[row], loss[row], source[row] = new_decoded[position], new_loss[position], \
                         new_source[position]
+            return [row for row, kept in zip(rows, better) if kept]
 
         missed = self._missed(loss, result.epsilon)
         if missed and self.fallback is not None:
             index = torch.tensor(missed, device=pixels.device)
             continued = self.fallback.protect_batch(pixels[index], keys[index.cpu()].to(keys.device),
                                                     start=result.pixels[index])
-            keep(missed, *self._store(continued.pixels, target[index], self.storage), continued.pixels,
-                 self.storage.quality)
-            for row in missed:
-                steps[row] = self.fallback_steps
+            for row in keep(missed, *self._store(continued.pixels, target[index], self.storage), continued.pixels,
+                            self.storage.quality):
+                steps[row] = self.fallback_steps  # the kept file's pixels took them
         for higher in self.ladder:
             missed = self._missed(loss, result.epsilon)
             if not missed:
