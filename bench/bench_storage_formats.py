@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-ids", type=int, default=16)
     parser.add_argument("--model", action="append", help="a model spec (repeatable)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--size", type=int, nargs=2, default=SIZE, metavar=("H", "W"),
+                        help="input size the models run at (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/storage_formats_cuhk01_cpu.csv"))
     args = parser.parse_args(argv)
     if args.table is not None:
@@ -108,14 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     records = split.query + split.gallery
     ids = ([r.pid for r in split.query], [r.camid for r in split.query], [r.pid for r in split.gallery],
            [r.camid for r in split.gallery])
-    images = load_images([r.path for r in records], SIZE)
+    size = tuple(args.size)
+    images = load_images([r.path for r in records], size)
     config = FadeConfig(quantize=True)
     device = torch.device("cpu")
     rows = []
     for spec in args.model:
-        model = load_model_spec(spec, input_size=SIZE).eval()
+        model = load_model_spec(spec, input_size=size).eval()
         case = f"{spec.split(':')[0]}{'' if ':' not in spec else ' (' + Path(spec.split(':', 1)[1]).stem + ')'} " \
-               f"cuhk01 {len(records)} images {SIZE[0]}x{SIZE[1]}"
+               f"cuhk01 {len(records)} images {size[0]}x{size[1]}"
         seconds: dict[str, list[float]] = {}
 
         def add_variant(name: str, stored: torch.Tensor, size: float, epsilon: torch.Tensor, result=None) -> None:
