@@ -420,22 +420,22 @@ def test_a_failed_write_is_an_error_message_and_nothing_is_lost(gallery, tmp_pat
 
     root, weights, seed_file = gallery
     out = tmp_path / "out"
-    real_write = image_io.write_png_atomic
+    real_write = image_io.write_image_atomic
     written = []
 
-    def full_disk(array, path, mode):
+    def full_disk(array, path, mode, storage):
         if len(written) == 3:
             raise OSError(28, "No space left on device")
-        file = real_write(array, path, mode)
+        file = real_write(array, path, mode, storage)
         written.append(path)
         return file
 
-    monkeypatch.setattr(image_io, "write_png_atomic", full_disk)
+    monkeypatch.setattr(image_io, "write_image_atomic", full_disk)
     assert run_cli(root, out, *model_args(weights), "--seed-file", seed_file, "--io-workers", "1") == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "--resume" in err and "Traceback" not in err
     listed = {e.output for e in Manifest(out / "manifest.jsonl").read() if e.status == "protected"}
     assert listed <= {p.relative_to(out).as_posix() for p in written}  # every listed image is on disk
-    monkeypatch.setattr(image_io, "write_png_atomic", real_write)
+    monkeypatch.setattr(image_io, "write_image_atomic", real_write)
     assert run_cli(root, out, *model_args(weights), "--seed-file", seed_file, "--resume") in (0, 1)
     assert len(Manifest(out / "manifest.jsonl").read()) == len(NAMES) + 1

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from .options import (HelpFormatter, add_config_arguments, add_device_argument, add_model_arguments,
-                      config_from_args, load_model_from_args, resolve_device)
+                      add_storage_arguments, config_from_args, load_model_from_args, resolve_device,
+                      storage_from_args)
 
 SCENARIO_METHODS = "pixelfade,avih,mosaic,blur"  # --task t2i and vi: PixelFade and the baselines without a model
 DESCRIPTION = """Privacy and utility of PixelFade and the baselines on a dataset with Re-ID labels.
@@ -81,7 +82,8 @@ def suite_settings(args: argparse.Namespace, methods: tuple[str, ...]):
     except ValueError as error:
         raise UserError(str(error)) from None
     return SuiteSettings(methods=methods, attack=attack, seed=args.seed, known_noise=not args.no_known_noise,
-                         attackers=parse_attackers(args.attackers), attacker_size=args.attacker_size)
+                         attackers=parse_attackers(args.attackers), attacker_size=args.attacker_size,
+                         storage=storage_from_args(args))
 
 
 def check_attacker_model(args: argparse.Namespace, attackers: tuple[str, ...]) -> None:
@@ -172,6 +174,8 @@ def add_evaluate_command(commands) -> None:
                           help="grid.png without originals: 3 columns, protected thumbnails only where far from the "
                                "original (datasets that must not be redistributed)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the identity choice, attack and protection")
+    add_storage_arguments(evaluate, "every method's protected images", default=None,
+                          unset="the protected pixels themselves, as floats, no file")
     add_device_argument(evaluate)
     add_config_arguments(evaluate, exclude=("schedule",))
     evaluate.add_argument("--out", required=True, help="report folder")

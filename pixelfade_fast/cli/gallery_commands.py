@@ -10,8 +10,8 @@ from pathlib import Path
 from .._backend import backend_choices
 from ..errors import UserError
 from .options import (HelpFormatter, acceleration_from_args, add_acceleration_arguments, add_config_arguments,
-                      add_device_argument, add_model_arguments, config_from_args, load_model_from_args,
-                      positive_int, resolve_device)
+                      add_device_argument, add_model_arguments, add_storage_arguments, config_from_args,
+                      load_model_from_args, positive_int, resolve_device, storage_from_args)
 
 MISSED_SHOWN = 10
 MODEL_REQUIRED = ("--model is required: name the authorised Re-ID model the protected gallery must keep working "
@@ -55,12 +55,13 @@ def cmd_protect(args: argparse.Namespace) -> int:
         check_npy_out(Path(args.npy_out))
     device = resolve_device(args.device, int(os.environ.get("LOCAL_RANK", 0)) if shard.world_size > 1 else None)
     config = config_from_args(args, quantize=True)
+    storage = storage_from_args(args)
     model = load_model_from_args(args, device)
     settings = GallerySettings(config=config, batch_size=args.batch_size, backend=args.backend,
                                acceleration=acceleration_from_args(args),
                                names="keep-suffix" if args.keep_suffix else "stem", resume=args.resume,
                                io_workers=args.io_workers, progress=False if args.no_progress else None,
-                               threads=args.threads)
+                               threads=args.threads, storage=storage)
     seed_file = Path(args.seed_file) if args.seed_file else None
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
@@ -143,7 +144,7 @@ def add_gallery_commands(commands) -> None:
     protect = commands.add_parser(
         "protect", formatter_class=HelpFormatter, help="protect every image of a folder into OUT",
         description="Protect every image under IN (jpg, jpeg, png, bmp, webp, tif, tiff; searched recursively) into "
-                    "OUT/<path>.png, resized to the model's input size (--input-size), with OUT/manifest.jsonl "
+                    "OUT/<path>.png (.jpg, .webp with --format), resized to the model's input size (--input-size), with OUT/manifest.jsonl "
                     "(one line per image, with digests of its input and output) and OUT/run.json (everything the "
                     "bits depend on, never the seed). Exit status: 0 done, 1 some inputs failed, 2 the run could "
                     "not start, 130 interrupted. --model is required (the authorised model is the operator's "
@@ -166,6 +167,7 @@ def add_gallery_commands(commands) -> None:
     run.add_argument("--batch-size", type=positive_int, default=32,
                      help="images protected together; with the sorted input list it fixes the batch plan, so it is "
                           "part of the run (the bits of an image depend on its batch)")
+    add_storage_arguments(run, "each protected image")
     run.add_argument("--keep-suffix", action="store_true",
                      help="name outputs <name>.<ext>.png (default: <name>.png; inputs that would share an output "
                           "are refused)")

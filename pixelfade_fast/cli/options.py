@@ -132,6 +132,33 @@ def acceleration_from_args(args: argparse.Namespace) -> Acceleration:
                         compile=args.compile, cuda_graph=args.cuda_graph)
 
 
+def add_storage_arguments(group, what: str, default: str | None = "png", unset: str = "") -> None:
+    """--format and --quality: how ``what`` is stored (the figures are those of the decoded files). ``unset``:
+    what no --format means, where ``default`` is None."""
+    from ..storage_format import DEFAULT_QUALITY, FORMATS
+
+    group.add_argument("--format", default=default, choices=FORMATS,
+                       help=f"how {what} is stored: png (lossless), or jpeg / webp (lossy: every figure is that of "
+                            f"the decoded file, and JPEG protection optimises through the codec)"
+                            + (f" (default: {unset})" if default is None else ""))
+    group.add_argument("--quality", type=int, metavar="Q",
+                       help=f"jpeg / webp quality, 1..100 (default: {DEFAULT_QUALITY}); refused with png")
+
+
+def storage_from_args(args: argparse.Namespace):
+    """The StorageFormat of --format / --quality (None without --format, where it has no default)."""
+    from ..storage_format import StorageFormat
+
+    if args.format is None:
+        if args.quality is not None:
+            raise UserError(f"--quality {args.quality} needs --format jpeg or webp")
+        return None
+    try:
+        return StorageFormat(args.format, args.quality)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

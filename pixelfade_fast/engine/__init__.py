@@ -10,6 +10,9 @@ acceleration.py  model-side speed options (BatchNorm folding, channels_last, bf1
 protector.py  ``Protector``: set-up, the loop and the one batch driver (``protect_all``) shared by protect(),
               the gallery, the ablations and the baselines
 protect.py    ``protect()`` and ``ProtectResult``
+jpeg_surrogate.py  a differentiable JPEG encode + decode that codec-aware loops measure the loss through
+stored.py     protection for a storage format: ε checked on the decoded file, the bounded fallback,
+              ``protect_for_storage()``
 
 The model's input space is ``pixelfade_fast.input_space.InputSpace``; its output and device conventions are
 in ``pixelfade_fast.feature_model`` (leaf modules that the models import too).
@@ -21,8 +24,10 @@ from .loop import FadeLoop, Observer, StepRecord
 from .protect import ProtectResult, protect
 from .protector import DEFAULT_BATCH, BatchResult, BatchRun, BatchSetup, Protector
 from .step import StepFn, fused_step
+from .stored import StoredBatch, StoredResult, StoringProtector, co_only_config, protect_for_storage
 
 __all__ = ["Acceleration", "BatchResult", "BatchRun", "BatchSetup", "DEFAULT_BATCH", "FadeLoop",
            "FeatureFn", "Observer", "PreparedModel", "ProtectResult", "Protector", "StepFn", "StepRecord",
            "check_batch_size", "check_features", "check_images", "check_uids", "extract_features",
-           "frozen", "fused_step", "nvtx_range", "per_image_loss", "prepare_model", "protect"]
+           "frozen", "fused_step", "nvtx_range", "per_image_loss", "prepare_model", "protect",
+           "StoredBatch", "StoredResult", "StoringProtector", "co_only_config", "protect_for_storage"]

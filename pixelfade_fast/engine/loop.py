@@ -39,11 +39,15 @@ Observer = Callable[[StepRecord], None]
 
 class FadeLoop:
     """Static buffers and one step of PixelFade for batches of ``shape`` [B, C, H, W]. ``quantise_in``: the
-    input space whose 8-bit grid the closing steps round to (None: no rounding)."""
+    input space whose 8-bit grid the closing steps round to (None: no rounding). ``stored``: x -> x as the
+    storage codec returns it (differentiable); every step measures the loss there, so each decision of the
+    schedule judges the image as it will be stored (None: at x itself)."""
 
     def __init__(self, features: FeatureFn, config: FadeConfig, shape: tuple[int, int, int, int],
-                 device: torch.device, step: StepFn, quantise_in: InputSpace | None = None) -> None:
+                 device: torch.device, step: StepFn, quantise_in: InputSpace | None = None,
+                 stored: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.features = features
+        self.stored = stored
         self.config = config
         self.shape = tuple(shape)
         self.device = torch.device(device)
@@ -102,7 +106,8 @@ class FadeLoop:
         on_cuda = self.device.type == "cuda"
         with nvtx_range("forward", on_cuda):
             leaf = self.xp.detach().requires_grad_(True)
-            loss = per_image_loss(self.features(leaf), self.target)
+            seen = leaf if self.stored is None else self.stored(leaf)
+            loss = per_image_loss(self.features(seen), self.target)
         with nvtx_range("backward", on_cuda):
             (grad,) = torch.autograd.grad(loss.sum(), leaf)
         loss = loss.detach()

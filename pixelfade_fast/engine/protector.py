@@ -18,10 +18,12 @@ from .. import _backend, ops
 from ..config import FadeConfig
 from ..feature_model import model_device
 from ..input_space import InputSpace
+from ..storage_format import StorageFormat
 from .acceleration import Acceleration, PreparedModel, prepare_model
 from .checks import check_features
 from .features import frozen, per_image_loss
 from .graph import CapturedStep
+from .jpeg_surrogate import surrogate_for
 from .loop import FadeLoop, Observer, StepRecord
 from .step import StepFn, fused_step
 
@@ -69,7 +71,7 @@ class Protector:
 
     def __init__(self, model: nn.Module, config: FadeConfig | None = None, *, backend: str | None = "auto",
                  acceleration: Acceleration | None = None, observer: Observer | None = None,
-                 space: InputSpace | None = None) -> None:
+                 space: InputSpace | None = None, stored_as: StorageFormat | None = None) -> None:
         config = config or FadeConfig()
         if not isinstance(config, FadeConfig):
             raise TypeError(f"config must be a FadeConfig, got {type(config).__name__}")
@@ -83,6 +85,8 @@ class Protector:
         self.backend = _backend.resolve(backend, self.device)
         self.options = (acceleration or Acceleration()).resolved(self.device)
         self.observer = observer
+        # pixels -> the decoded stored pixels (differentiable): every step measures the loss through it
+        self.codec = surrogate_for(stored_as, self.device)
         self.space = space or InputSpace.of(model, 3)
         self._step = fused_step(self.backend, self.device)
         self._prepared: PreparedModel | None = None
@@ -138,7 +142,12 @@ class Protector:
     # ------------------------------------------------------------------------------------------ the loop
     def _new_loop(self, shape: tuple, step: StepFn) -> FadeLoop:
         return FadeLoop(self._prepared.loop_features, self.config, shape, self.device, step,
-                        self.space if self.config.quantize else None)
+                        self.space if self.config.quantize else None,
+                        None if self.codec is None else self._stored)
+
+    def _stored(self, x: torch.Tensor) -> torch.Tensor:
+        """x as the storage codec returns it (normalised images in and out)."""
+        return self.space.normalise(self.codec(self.space.to_pixels(x)))
 
     def _cached_loop(self, shape: tuple, fill: Callable[[FadeLoop], None]) -> tuple[FadeLoop, CapturedStep | None]:
         """The loop (and captured step) for batches of ``shape``; ``fill`` loads a batch before a capture."""

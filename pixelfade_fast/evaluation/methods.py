@@ -35,6 +35,8 @@ class Method:
     known_noise: bool = False
     # In the default --methods list of `pixelfade evaluate --task reid` (in registration order).
     default: bool = False
+    # For PixelFade itself, its schedule: with a storage format it protects for the codec (protect_for_storage).
+    schedule: str | None = None
 
 
 METHODS: Registry[Method] = Registry("protection method")
@@ -67,9 +69,10 @@ def _ablation(function: Callable[..., torch.Tensor], **params) -> ProtectFn:
 
 
 register_method(Method("pixelfade", _pixelfade("paper"), "PixelFade, the paper's schedule (Algorithm 1)",
-                       known_noise=True, default=True))
+                       known_noise=True, default=True, schedule="paper"))
 register_method(Method("pixelfade_released", _pixelfade("released"),
-                       "PixelFade, the authors' released loop (one decision per batch)", default=True))
+                       "PixelFade, the authors' released loop (one decision per batch)", default=True,
+                       schedule="released"))
 register_method(Method("mosaic", lambda model, images, seed, config: baselines.mosaic(images),
                        "24-pixel mosaic", pixel_filter=True, default=True))
 register_method(Method("blur", lambda model, images, seed, config: baselines.gaussian_blur(images),

@@ -238,7 +238,10 @@ def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_ori
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    payload = {"dataset": result.dataset, "settings": dataclasses.asdict(result.settings), "sizes": result.sizes,
+    settings = dataclasses.asdict(result.settings)
+    if settings["storage"] is None:  # scored the protected pixels themselves (reports before --format read so)
+        del settings["storage"]
+    payload = {"dataset": result.dataset, "settings": settings, "sizes": result.sizes,
                "floor": result.floor, "verdict": result.verdict, "reid": result.reid, "privacy": result.privacy,
                "timings": result.timings, "command": command}
     _write_atomic(out_dir / "report.json", json.dumps(_jsonable(payload), indent=2).encode())
@@ -254,6 +257,8 @@ def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_ori
     text = [f"# PixelFade evaluation: {result.dataset}", "",
             f"Query {sizes['query']} images ({sizes['query_ids']} identities), gallery {sizes['gallery']}, "
             f"attacker training set {sizes['attack_train']}, input {sizes['input_size'][0]}x{sizes['input_size'][1]}. "
+            + (f"Every figure is of the protected images stored as {result.settings.storage.describe()} and decoded. "
+               if result.settings.storage is not None else "") +
             f"Recovery attack: {result.settings.attack.describe()}. Each recovery figure is the best of three "
             f"attackers (by: U-Net = the trained network, image = the protected image itself, mean = the mean "
             f"training image)" + (f" and of {', '.join(result.settings.attackers)} (below)"

@@ -23,12 +23,14 @@ from ..data.images import load_images
 from ..data.records import ReIDSplit, Record
 from ..engine import extract_features, per_image_loss
 from ..feature_model import model_device
+from ..storage_format import StorageFormat
 from .attack import prior_floor
 from .attack_settings import ATTACK_PRESETS, AttackSettings
 from .attackers import ATTACKERS, AttackJob, best_of_attackers, check_attackers, utility_floor
 from .leakage import attack_verdict
 from .methods import METHODS, check_methods, default_methods
 from .privacy import anderson_darling_summary, to_normalised
+from .stored import protect_stored
 from .reid_metrics import reid_settings
 
 KNOWN_NOISE_KEYS = ("psnr", "ssim", "psnr_attacker", "ssim_attacker", "unet_psnr", "unet_ssim", "leakage_psnr",
@@ -45,6 +47,7 @@ class SuiteSettings:
     # attackers added to the default best-of (attackers.py) and the size of those ("tiny", "cpu" or "full")
     attackers: tuple[str, ...] = ()
     attacker_size: str = "cpu"
+    storage: StorageFormat | None = None  # score the decoded stored files (None: the protected pixels)
 
 
 @dataclass
@@ -147,13 +150,16 @@ def protect_and_attack(method: str, model: nn.Module, test: torch.Tensor, train:
     _log(f"[{method}] protecting {test.shape[0]} test" + ("" if on_the_fly else f" and {train.shape[0]} training")
          + " images")
     started = time.perf_counter()
-    protected_test = entry.protect(model, test, test_seed, config).clamp(0, 1)
-    protected_train = None if on_the_fly else entry.protect(model, train, train_seed, config).clamp(0, 1)
+    protected_test, stored_bytes = protect_stored(entry, model, test, test_seed, config, settings.storage)
+    protected_test = protected_test.clamp(0, 1)
+    protected_train = None if on_the_fly else \
+        protect_stored(entry, model, train, train_seed, config, settings.storage)[0].clamp(0, 1)
     protect_s = time.perf_counter() - started
     protected_count = test.shape[0] + (0 if on_the_fly else train.shape[0])
     protected_features = extract_features(model, protected_test)
     _log(f"[{method}] recovery attack" + (" (pairs protected on the fly)" if on_the_fly else ""))
-    fresh = (lambda images: entry.protect(model, images, train_seed, config)) if on_the_fly else None
+    fresh = (lambda images: protect_stored(entry, model, images, train_seed, config, settings.storage)[0]) \
+        if on_the_fly else None
     job = AttackJob(train, protected_test, test, settings.attack, floor, protected_train=protected_train,
                     protect_fn=fresh, seed=settings.seed, device=test.device, models=attacker_models(model, other_model),
                     size=settings.attacker_size, secret_seeds=(test_seed, train_seed), cache=floor.get("shared", {}))
@@ -165,6 +171,8 @@ def protect_and_attack(method: str, model: nn.Module, test: torch.Tensor, train:
                    met_epsilon_rate=config.met_epsilon_rate(losses, original_features),
                    median_feature_loss=float(losses.median()), protect_s=protect_s,
                    protect_images_per_s=protected_count / protect_s)
+    if stored_bytes is not None:
+        metrics["stored_bytes_per_image"] = stored_bytes
     for name, attacker in ATTACKERS.items():
         if attacker.needs_secret and settings.known_noise and entry.known_noise and protected_train is not None:
             _log(f"[{method}] {name} attack: {attacker.description}")

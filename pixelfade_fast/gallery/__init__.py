@@ -1,4 +1,4 @@
-"""Gallery protection: a folder of images in; protected PNGs, a manifest and a run record out.
+"""Gallery protection: a folder of images in; protected images (PNG, JPEG, WebP), a manifest and a run record out.
 
 inputs.py      the inputs under IN (symlink policy, formats) and their output names
 plan.py        the batch plan and the torchrun shards of it
@@ -9,7 +9,7 @@ content.py     digests of file bytes (the inputs protected, the outputs written)
 outputs.py     is every listed output still the file written?
 model_check.py the model tried on one dummy batch before a run writes anything
 wording.py     counts and name lists in messages
-image_io.py    background decoding and PNG writing
+image_io.py    background decoding, and encoding and writing of the outputs
 run.py         protect_folder: check everything, then protect the owned batches
 merge.py       pixelfade merge: join the per-rank manifests
 refine.py      pixelfade refine: more CO-only steps for the images that missed ε

@@ -1,9 +1,11 @@
-"""Background image I/O for the gallery: decoding and resizing ahead of the protection, PNG encoding behind it.
+"""Background image I/O for the gallery: decoding and resizing ahead of the protection, encoding and writing
+behind it.
 
 Threads, not processes: PIL releases the GIL while it decodes, resizes, compresses and writes, and a thread
 shares the loaded tensors without copying them. The reader keeps the next batches decoded while the current
 one is protected; the writer encodes and writes each protected image, then appends its manifest line, while
-the next batch is protected. So the device never waits for PIL, and a manifest line always follows its PNG.
+the next batch is protected. So the device never waits for PIL, and a manifest line always follows its file.
+(A JPEG or WebP file arrives encoded: its loss is measured on its decoded bytes before it is written.)
 """
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..data.images import load_image
+from ..storage_format import StorageFormat
 from .atomic import write_atomic
 from .content import bytes_digest
 from .errors import GalleryError
@@ -72,34 +74,32 @@ class WrittenFile:
     size: int
 
 
-def write_png_atomic(array: np.ndarray, path: Path, mode: int) -> WrittenFile:
-    """Writes an [H, W, 3] uint8 array as a PNG, atomically, with file mode ``mode``; returns its digest and size."""
-    encoded = io.BytesIO()
-    Image.fromarray(array).save(encoded, format="PNG")
-    data = encoded.getvalue()
+def write_image_atomic(image: np.ndarray | bytes, path: Path, mode: int,
+                       storage: StorageFormat = StorageFormat()) -> WrittenFile:
+    """Writes an [H, W, 3] uint8 array encoded as ``storage`` (or bytes already encoded), atomically, with file
+    mode ``mode``; returns its digest and size."""
+    data = image if isinstance(image, bytes) else storage.encode(image)
     write_atomic(path, lambda stream: stream.write(data), mode)
     return WrittenFile(bytes_digest(data), len(data))
 
 
-def to_uint8_images(pixels: torch.Tensor) -> np.ndarray:
-    """[B, 3, H, W] pixels in [0, 1] (any device) -> [B, H, W, 3] uint8 on the host, in one transfer."""
-    return (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
-
-
-class PngWriter:
-    """Writes protected images in a thread pool; after each PNG lands, ``on_written(tag, file)`` runs (serialised)."""
+class ImageWriter:
+    """Writes protected images in a thread pool; after each file lands, ``on_written(tag, file)`` runs
+    (serialised)."""
 
     def __init__(self, out_dir: Path, workers: int, file_mode: int,
-                 on_written: Callable[[object, WrittenFile | None], None]) -> None:
+                 on_written: Callable[[object, WrittenFile | None], None],
+                 storage: StorageFormat = StorageFormat()) -> None:
         self.out_dir = Path(out_dir)
+        self.storage = storage
         self.file_mode = file_mode
         self.on_written = on_written
         self.pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="pixelfade-write")
         self.lock = threading.Lock()
         self.futures: list[Future] = []
 
-    def _write(self, array: np.ndarray, relative: str, tag: object) -> None:
-        written = write_png_atomic(array, self.out_dir / relative, self.file_mode)
+    def _write(self, image: np.ndarray | bytes, relative: str, tag: object) -> None:
+        written = write_image_atomic(image, self.out_dir / relative, self.file_mode, self.storage)
         with self.lock:
             self.on_written(tag, written)
 
@@ -109,8 +109,9 @@ class PngWriter:
         with self.lock:
             self.on_written(tag, None)
 
-    def submit(self, array: np.ndarray, relative: str, tag: object) -> None:
-        self.futures.append(self.pool.submit(self._write, array, relative, tag))
+    def submit(self, image: np.ndarray | bytes, relative: str, tag: object) -> None:
+        """Write ``image``: an array to encode, or a file already encoded."""
+        self.futures.append(self.pool.submit(self._write, image, relative, tag))
 
     def raise_errors(self, wait: bool = False) -> None:
         """Raise the first failed write (e.g. a full disk) as a GalleryError; with ``wait``, wait for every write."""

@@ -27,11 +27,12 @@ def image_uid(relative_path: str) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
-def output_name(relative_path: str, policy: str = "stem") -> str:
-    """The output's path relative to OUT: the input's suffix replaced by .png ("stem"), or .png appended to the
-    whole name ("keep-suffix": a.jpg -> a.jpg.png, so a.jpg and a.png never share an output)."""
+def output_name(relative_path: str, policy: str = "stem", extension: str = ".png") -> str:
+    """The output's path relative to OUT: the input's suffix replaced by ``extension`` (the storage format's:
+    .png, .jpg, .webp) ("stem"), or it appended to the whole name ("keep-suffix": a.jpg -> a.jpg.png, so a.jpg
+    and a.png never share an output)."""
     path = PurePosixPath(relative_path)
-    return str(path.with_suffix(".png")) if policy == "stem" else f"{relative_path}.png"
+    return str(path.with_suffix(extension)) if policy == "stem" else f"{relative_path}{extension}"
 
 
 @dataclass
@@ -101,13 +102,13 @@ def find_inputs(in_dir: Path) -> InputListing:
     return listing
 
 
-def check_output_names(images: list[str], policy: str) -> dict[str, str]:
+def check_output_names(images: list[str], policy: str, extension: str = ".png") -> dict[str, str]:
     """{input: output} for every input; two inputs with one output are refused before any work."""
     outputs: dict[str, str] = {}
     by_output: dict[str, str] = {}
     clashes = []
     for relative in images:
-        out = output_name(relative, policy)
+        out = output_name(relative, policy, extension)
         if out in by_output:
             clashes.append((by_output[out], relative, out))
         by_output[out] = relative
@@ -115,7 +116,7 @@ def check_output_names(images: list[str], policy: str) -> dict[str, str]:
     if clashes:
         shown = "; ".join(f"{a} and {b} -> {o}" for a, b, o in clashes[:5])
         more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
-        hint = ("pass --keep-suffix to name outputs <name>.<ext>.png" if policy == "stem"
+        hint = (f"pass --keep-suffix to name outputs <name>.<ext>{extension}" if policy == "stem"
                 else "rename the inputs")
         raise GalleryError(f"{plural(len(clashes), 'pair')} of inputs would write the same output: {shown}{more}; {hint}")
     return outputs

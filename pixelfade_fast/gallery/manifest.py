@@ -1,6 +1,6 @@
 """The manifest: one JSON line per input image (protected or failed), appended as outputs land.
 
-A line is appended only after its PNG is in place, and flushed to disk at once, so the manifest never lists an
+A line is appended only after its output file is in place, and flushed to disk at once, so the manifest never lists an
 image that is not there. A line cut short by a crash (power loss, full disk) is the only damage an append can
 leave; it is dropped (its image is redone) before the next append, so the file stays one valid line per image.
 Every other malformed line is refused with its line number: the manifest is the record of what was done.
@@ -33,8 +33,11 @@ class ManifestEntry:
     refine_steps: int = 0  # CO-only steps added by `pixelfade refine` after the run
     # Content binding (absent from the lines of runs before it: None, unknown, not checked)
     input_digest: str | None = None  # digest of the input file's bytes
-    output_digest: str | None = None  # digest of the PNG's bytes
-    output_size: int | None = None  # the PNG's size in bytes
+    output_digest: str | None = None  # digest of the output file's bytes
+    output_size: int | None = None  # the output file's size in bytes
+    # Storage (absent from the lines of runs before it: PNG, no fallback)
+    quality: int | None = None  # the JPEG / WebP quality the file was encoded at (None: PNG)
+    fallback_steps: int = 0  # CO-only steps the codec fallback added after the decoded file missed ε
 
     def to_line(self) -> str:
         return json.dumps(asdict(self), sort_keys=True) + "\n"
@@ -43,9 +46,11 @@ class ManifestEntry:
 _TYPES = {"path": (str,), "output": (str, type(None)), "uid": (int,), "batch": (int,), "status": (str,),
           "final_loss": (float, int, type(None)), "met_epsilon": (bool, type(None)), "reason": (str, type(None)),
           "config_hash": (str,), "model_id": (str,), "refine_steps": (int,), "input_digest": (str, type(None)),
-          "output_digest": (str, type(None)), "output_size": (int, type(None))}
-# Fields a line may lack: the content binding came later, and lines written before it stay valid.
-_OPTIONAL = ("input_digest", "output_digest", "output_size")
+          "output_digest": (str, type(None)), "output_size": (int, type(None)), "quality": (int, type(None)),
+          "fallback_steps": (int,)}
+# Fields a line may lack, with the value they mean there: the content binding and the storage fields came later,
+# and lines written before them stay valid.
+_OPTIONAL = {"input_digest": None, "output_digest": None, "output_size": None, "quality": None, "fallback_steps": 0}
 
 
 def _relative_posix(value: str) -> bool:
@@ -64,7 +69,7 @@ def parse_entry(line: str, where: str) -> ManifestEntry:
     if not set(_TYPES) - set(_OPTIONAL) <= set(data) <= set(_TYPES):
         missing, extra = sorted(set(_TYPES) - set(_OPTIONAL) - set(data)), sorted(set(data) - set(_TYPES))
         raise GalleryError(f"{where}: wrong fields (missing {missing}, unexpected {extra})")
-    data = {key: None for key in _OPTIONAL} | data
+    data = _OPTIONAL | data
     for key, types in _TYPES.items():
         value = data[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
@@ -79,8 +84,9 @@ def parse_entry(line: str, where: str) -> ManifestEntry:
         raise GalleryError(f"{where}: a protected entry needs a relative output path, final_loss and met_epsilon")
     if not protected and data["reason"] is None:
         raise GalleryError(f"{where}: a failed entry needs a reason")
-    if data["uid"] < 0 or data["batch"] < 0 or data["refine_steps"] < 0 or (data["output_size"] or 0) < 0:
-        raise GalleryError(f"{where}: uid, batch and refine_steps must be non-negative")
+    if data["uid"] < 0 or data["batch"] < 0 or data["refine_steps"] < 0 or (data["output_size"] or 0) < 0 \
+            or data["fallback_steps"] < 0:
+        raise GalleryError(f"{where}: uid, batch, refine_steps and fallback_steps must be non-negative")
     return ManifestEntry(**data)
 
 

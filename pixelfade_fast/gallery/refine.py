@@ -1,12 +1,14 @@
 """``pixelfade refine IN OUT``: more CO-only steps for the images of a finished run that missed ε.
 
-Each missed image continues from its protected PNG towards its original's features with CO-only steps (8-bit
+Each missed image continues from its protected image towards its original's features with CO-only steps (8-bit
 quantised, as in the run's closing steps), each image stopping once it is below its ε. No pixel is replaced, so
-no noise is drawn and the seed is not needed. A PNG is replaced (atomically) only when its loss fell; then its
-manifest line is updated (the whole manifest rewritten atomically after each batch), with the steps added in
-``refine_steps``. The model must be the run's (its digest, input size and mean/std are checked), and so must
-everything else the bits depend on (backend, speed options, device, torch version, CPU threads). The originals are
-checked against the digests the run recorded, and the PNGs to continue against theirs, before anything is written.
+no noise is drawn and the seed is not needed. A JPEG or WebP run's image continues from its decoded file, through
+the codec as the run protected it, and is judged by its file re-encoded at the quality it was stored at. An output
+is replaced (atomically) only when its loss fell; then its manifest line is updated (the whole manifest rewritten
+atomically after each batch), with the steps added in ``refine_steps``. The model must be the run's (its digest,
+input size and mean/std are checked), and so must everything else the bits depend on (backend, speed options,
+device, torch version, CPU threads, the codec libraries). The originals are checked against the digests the run
+recorded, and the outputs to continue against theirs, before anything is written.
 """
 from __future__ import annotations
 
@@ -22,22 +24,24 @@ from torch import nn
 from .. import _backend
 from ..config import FadeConfig
 from ..data.images import load_image
-from ..engine import Acceleration, Protector
+from ..engine import Acceleration, StoringProtector
+from ..engine.stored import fallback_policy
 from ..feature_model import model_device
 from ..input_space import InputSpace
 from ..machine import device_name, torch_threads, usable_cpus
 from ..models.digest import state_digest
 from ..progress import ProgressBar
 from ..reference.rng import KEY_WORDS
+from ..storage_format import to_arrays
 from .atomic import default_file_mode
 from .content import file_digests
 from .errors import GalleryError
-from .image_io import to_uint8_images, write_png_atomic
+from .image_io import write_image_atomic
 from .inputs import check_folders
 from .manifest import Manifest, ManifestEntry, write_manifest
 from .model_check import check_model
 from .outputs import damaged_outputs
-from .run_record import RunRecord, check_same_run, read_run_record
+from .run_record import RunRecord, check_same_run, read_run_record, recorded_storage
 from .wording import named, plural
 
 
@@ -92,15 +96,23 @@ def refine_missed(model: nn.Module, in_dir: Path, out_dir: Path, *, steps: int, 
     show = progress if progress is not None else sys.stderr.isatty()
     bar = ProgressBar(len(missed), "refine") if show else None
     start = time.perf_counter()
+    by_quality: dict[int | None, list[str]] = {}  # a JPEG / WebP file is refined at the quality it was stored at
+    for name in missed:
+        by_quality.setdefault(entries[name].quality, []).append(name)
+    done = 0
     try:
-        with torch_threads(threads or record.cpu_threads or usable_cpus()), \
-                Protector(model, config, backend=backend or record.backend, acceleration=acceleration) as protector:
-            for first in range(0, len(missed), batch_size):
-                names = missed[first:first + batch_size]
-                _refine_batch(protector, in_real, out_real, names, entries, size, steps, file_mode, report)
-                write_manifest(manifest.path, list(entries.values()))
-                if bar is not None:
-                    bar(first + len(names))
+        with torch_threads(threads or record.cpu_threads or usable_cpus()):
+            for quality, group in by_quality.items():
+                storage = recorded_storage(record).at_quality(quality)
+                with StoringProtector(model, config, storage, backend=backend or record.backend,
+                                      acceleration=acceleration, fallback=False) as protector:
+                    for first in range(0, len(group), batch_size):
+                        names = group[first:first + batch_size]
+                        _refine_batch(protector, in_real, out_real, names, entries, size, steps, file_mode, report)
+                        write_manifest(manifest.path, list(entries.values()))
+                        done += len(names)
+                        if bar is not None:
+                            bar(done)
     finally:
         if bar is not None:
             bar.close()
@@ -121,7 +133,8 @@ def _check_same_setup(model: nn.Module, record: RunRecord, backend: str | None, 
                               mean=space["mean"], std=space["std"], backend=resolved, device=device.type,
                               device_name=device_name(device), torch_version=torch.__version__,
                               acceleration=acceleration.resolved(device).to_dict(),
-                              cpu_threads=threads or record.cpu_threads or usable_cpus())
+                              cpu_threads=threads or record.cpu_threads or usable_cpus(),
+                              storage=recorded_storage(record).settings() | fallback_policy(recorded_storage(record)))
     model_hint = f" (--model {record.model_spec})" if record.model_spec else ""
     check_same_run(record, now, "refine needs the run's model and settings",
                    f"Refine with the run's model{model_hint} and settings")
@@ -148,19 +161,19 @@ def _check_content(in_dir: Path, out_dir: Path, entries: list[ManifestEntry]) ->
                            f"--resume (same settings and seed file) to redo them first")
 
 
-def _refine_batch(protector: Protector, in_dir: Path, out_dir: Path, names: list[str],
+def _refine_batch(protector: StoringProtector, in_dir: Path, out_dir: Path, names: list[str],
                   entries: dict[str, ManifestEntry], size: tuple[int, int], steps: int, file_mode: int,
                   report: RefineReport) -> None:
     originals = torch.stack([load_image(in_dir / n, size) for n in names]).to(protector.device)
     protected = torch.stack([load_image(out_dir / entries[n].output) for n in names]).to(protector.device)
     keys = torch.zeros(len(names), KEY_WORDS, dtype=torch.int64)  # CO-only: no noise, no masks
     result = protector.protect_batch(originals, keys, start=protected)  # targets: the originals' features
-    arrays = to_uint8_images(result.pixels)
-    for name, array, loss, epsilon in zip(names, arrays, result.final_loss.tolist(), result.epsilon.tolist()):
+    files = result.files if result.files is not None else to_arrays(result.pixels)  # losses: the decoded files'
+    for name, file, loss, epsilon in zip(names, files, result.final_loss.tolist(), result.epsilon.tolist()):
         old = entries[name]
         if loss >= old.final_loss:
             continue
-        written = write_png_atomic(array, out_dir / old.output, file_mode)
+        written = write_image_atomic(file, out_dir / old.output, file_mode, protector.storage)
         entries[name] = dataclasses.replace(old, final_loss=round(loss, 6), met_epsilon=loss < epsilon,
                                             refine_steps=old.refine_steps + steps, output_digest=written.digest,
                                             output_size=written.size)

@@ -1,4 +1,4 @@
-"""``protect_folder``: a folder of images in, protected PNGs, a manifest and a run record out.
+"""``protect_folder``: a folder of images in, protected images (PNG, JPEG or WebP), a manifest and a run record out.
 
 A run is first checked whole (folders, inputs, output names, seed file, backend, the run already in OUT) and
 only then touches the disk, so a run that cannot start leaves nothing behind. It then protects the batches of
@@ -20,7 +20,8 @@ from torch import nn
 
 from .. import _backend
 from ..config import FadeConfig
-from ..engine import Acceleration, Protector
+from ..engine import Acceleration, StoringProtector
+from ..engine.stored import fallback_policy
 from ..feature_model import model_device
 from ..input_space import InputSpace
 from ..machine import device_name, torch_threads, usable_cpus
@@ -28,9 +29,10 @@ from ..models.digest import state_digest
 from ..progress import ProgressBar
 from ..version import __version__
 from ..reference.rng import DEFAULT_CONTRACT, derive_keys, random_seed
+from ..storage_format import StorageFormat, to_arrays
 from .atomic import default_file_mode
 from .errors import GalleryError
-from .image_io import ImageReader, LoadedImage, PngWriter, WrittenFile, to_uint8_images
+from .image_io import ImageReader, ImageWriter, LoadedImage, WrittenFile
 from .inputs import InputListing, check_folders, check_output_names, find_inputs, image_uid
 from .manifest import Manifest, ManifestEntry
 from .model_check import check_model
@@ -58,6 +60,7 @@ class GallerySettings:
     io_workers: int = 2
     progress: bool | None = None  # None: a bar when stderr is a terminal
     threads: int | None = None  # torch's intra-op CPU threads; None: the resumed run's, else every usable CPU
+    storage: StorageFormat = field(default_factory=StorageFormat)  # how outputs are stored (PNG, JPEG, WebP)
 
 
 @dataclass
@@ -132,7 +135,7 @@ def _check(model: nn.Module, model_id: str, model_spec: str | None, in_dir: Path
     listing = find_inputs(in_real)
     if not listing.images:
         raise GalleryError(f"no images found under {in_dir} (read: jpg, jpeg, png, bmp, webp, tif, tiff)")
-    outputs = check_output_names(listing.images, settings.names)
+    outputs = check_output_names(listing.images, settings.names, settings.storage.extension)
     device = model_device(model)
     try:
         backend = _backend.resolve(settings.backend, device)
@@ -171,7 +174,8 @@ def _check(model: nn.Module, model_id: str, model_spec: str | None, in_dir: Path
                        seed_id=(seed.run_id or None) if seed is not None else None, model_spec=model_spec,
                        rng_contract=seed.contract if seed is not None else DEFAULT_CONTRACT,
                        torch_version=torch.__version__, device_name=device_name(device), cpu_threads=threads,
-                       record_format=RECORD_FORMAT)
+                       record_format=RECORD_FORMAT,
+                       storage=settings.storage.settings() | fallback_policy(settings.storage))
     listed: dict[str, ManifestEntry] = {}
     redo: list[tuple[str, str]] = []
     if settings.resume:
@@ -340,10 +344,11 @@ def _protect_batches(model: nn.Module, plan: _Plan, todo: list[Batch], seed: int
         plan.done.add(entry.path)
 
     reader = ImageReader(plan.in_dir, tuple(record.input_size), settings.io_workers)
-    writer = PngWriter(plan.out_dir, settings.io_workers, file_mode, written)
+    writer = ImageWriter(plan.out_dir, settings.io_workers, file_mode, written, settings.storage)
     finished = 0.0
     try:
-        with Protector(model, config, backend=settings.backend, acceleration=settings.acceleration) as protector:
+        with StoringProtector(model, config, settings.storage, backend=settings.backend,
+                              acceleration=settings.acceleration) as protector:
             for position, batch in enumerate(todo):
                 for ahead in todo[position + 1:position + 1 + PREFETCH_BATCHES]:
                     reader.prefetch(ahead.index, ahead.images)
@@ -360,8 +365,8 @@ def _protect_batches(model: nn.Module, plan: _Plan, todo: list[Batch], seed: int
         report.seconds = time.perf_counter() - start
 
 
-def _run_batch(protector: Protector, batch: Batch, loaded: list[LoadedImage], seed: int, plan: _Plan,
-               record: RunRecord, writer: PngWriter, report: GalleryReport, bar, finished: float,
+def _run_batch(protector: StoringProtector, batch: Batch, loaded: list[LoadedImage], seed: int, plan: _Plan,
+               record: RunRecord, writer: ImageWriter, report: GalleryReport, bar, finished: float,
                size: int) -> float:
     good = [item for item in loaded if item.pixels is not None]
     for item in loaded:
@@ -384,13 +389,14 @@ def _run_batch(protector: Protector, batch: Batch, loaded: list[LoadedImage], se
                 bar(finished + len(good) * done / steps)
 
         result = protector.protect_batch(pixels, keys, progress=step_progress)
-        arrays = to_uint8_images(result.pixels)
+        files = result.files if result.files is not None else to_arrays(result.pixels)  # PNG: encoded by the writer
         losses, met_flags = result.final_loss.cpu().tolist(), result.met_epsilon.cpu().tolist()
-        for item, array, loss, met in zip(good, arrays, losses, met_flags):
+        for item, file, loss, met, quality, steps in zip(good, files, losses, met_flags, result.quality,
+                                                         result.fallback_steps):
             entry = ManifestEntry(item.name, plan.outputs[item.name], image_uid(item.name), batch.index, "protected",
                                   round(loss, 6), met, None, record.config_hash, record.model_id,
-                                  input_digest=item.digest)
-            writer.submit(array, plan.outputs[item.name], entry)
+                                  input_digest=item.digest, quality=quality, fallback_steps=steps)
+            writer.submit(file, plan.outputs[item.name], entry)
             report.protected += 1
             report.met_epsilon += int(met)
             if not met:

@@ -10,6 +10,9 @@ a pure function of the run's settings (no time, host or rank), so every torchrun
 Record format 1 (runs before format 2) lacks model_spec, torch_version, device_name and cpu_threads: there they
 are unknown and not checked, and a config key it lacks is compared as FadeConfig's default.
 
+``storage`` is how the outputs are stored (format, quality, encoder settings and library versions, the fallback's
+bounds); a record without it predates storage formats: PNG.
+
 ``rng_contract`` names the key derivation (reference.derive_keys); a record without it predates contract 2: 1.
 """
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..config import FadeConfig
+from ..storage_format import StorageFormat
 from .atomic import default_file_mode, write_atomic
 from .errors import GalleryError
 
@@ -32,7 +36,9 @@ _NOT_COMPARED = ("config", "acceleration", "config_hash", "model_spec", "record_
 _LABELS = {"model_digest": "model weights (digest)", "seed_id": "seed file (its id)",
            "inputs": "number of input images", "inputs_digest": "input file list", "version": "pixelfade version",
            "cpu_threads": "CPU threads (--threads)", "torch_version": "torch version",
-           "device_name": "device model", "device": "device type", "rng_contract": "RNG contract"}
+           "device_name": "device model", "device": "device type", "rng_contract": "RNG contract",
+           "storage": "storage (--format, --quality)"}
+PNG_STORAGE = {"format": "png"}  # what a record without ``storage`` stored
 
 
 def _config_with_defaults(config: dict) -> dict:
@@ -67,6 +73,7 @@ class RunRecord:
     cpu_threads: int | None = None  # torch's intra-op threads (bits depend on them on the CPU)
     record_format: int = 1  # a record without the field is format 1; new records are RECORD_FORMAT
     rng_contract: int = 1  # the key derivation (reference.derive_keys); records made before contract 2 lack it
+    storage: dict | None = None  # how outputs are stored; None: a record before storage formats (PNG)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -76,6 +83,7 @@ class RunRecord:
         changes = []
         old_d, new_d = asdict(self), asdict(new)
         old_d["config"], new_d["config"] = _config_with_defaults(self.config), _config_with_defaults(new.config)
+        old_d["storage"], new_d["storage"] = self.storage or PNG_STORAGE, new.storage or PNG_STORAGE
         for key in old_d:
             if key in _NOT_COMPARED or (key in _LATER_FIELDS and old_d[key] is None):
                 continue
@@ -88,6 +96,12 @@ class RunRecord:
                 if old_d[group].get(key) != new_d[group].get(key):
                     changes.append(f"{group}.{key}: {old_d[group].get(key)} then, {new_d[group].get(key)} now")
         return changes
+
+
+def recorded_storage(record: RunRecord) -> StorageFormat:
+    """The storage format of the run (at the quality it asked for; a file's own is in its manifest line)."""
+    settings = record.storage or PNG_STORAGE
+    return StorageFormat(settings["format"], settings.get("quality"))
 
 
 def read_run_record(out_dir: Path) -> RunRecord | None:
