@@ -11,6 +11,10 @@ Record format 1 (runs before format 2) lacks model_spec, torch_version, device_n
 are unknown and not checked, and a config key it lacks is compared as FadeConfig's default.
 
 ``rng_contract`` names the key derivation (reference.derive_keys); a record without it predates contract 2: 1.
+
+``speed_tuning``: when the run measured its batch size and speed options (engine.tuning), what it measured and
+chose; the choice itself is in ``batch_size`` and ``acceleration``, which --resume and refine reuse and compare.
+Informative only (measured speeds differ from run to run), so not compared.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ RECORD_FORMAT = 2
 # Fields a format-1 record lacks (None there: unknown, not checked).
 _LATER_FIELDS = ("model_spec", "torch_version", "device_name", "cpu_threads")
 # Recorded but not part of the run's identity: the same weights loaded from another path give the same bits.
-_NOT_COMPARED = ("config", "acceleration", "config_hash", "model_spec", "record_format")
+_NOT_COMPARED = ("config", "acceleration", "config_hash", "model_spec", "record_format", "speed_tuning")
 _LABELS = {"model_digest": "model weights (digest)", "seed_id": "seed file (its id)",
            "inputs": "number of input images", "inputs_digest": "input file list", "version": "pixelfade version",
            "cpu_threads": "CPU threads (--threads)", "torch_version": "torch version",
@@ -67,6 +71,7 @@ class RunRecord:
     cpu_threads: int | None = None  # torch's intra-op threads (bits depend on them on the CPU)
     record_format: int = 1  # a record without the field is format 1; new records are RECORD_FORMAT
     rng_contract: int = 1  # the key derivation (reference.derive_keys); records made before contract 2 lack it
+    speed_tuning: dict | None = None  # engine.tuning.SpeedChoice: how batch_size and acceleration were chosen
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
