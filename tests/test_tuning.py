@@ -57,7 +57,7 @@ def test_the_fastest_measured_candidate_is_chosen_and_cached(model, monkeypatch)
     speed = _choose(model, tune=True)
     choice = speed.tuning
     assert choice.source == "measured" and choice.cost_s > 0
-    assert len(choice.measured) == 8  # 2 batch sizes x 2 layouts x folded or not
+    assert len(choice.measured) == choice.candidates == 8  # 2 batch sizes x 2 layouts x folded or not
     assert choice.ms_per_image_step == min(choice.measured.values()) > 0
     assert choice.measured[choice.choice.label] == choice.ms_per_image_step
     assert (speed.batch_size, speed.acceleration.channels_last, speed.acceleration.fold_batchnorm) == \
@@ -89,7 +89,7 @@ def test_the_fastest_measured_candidate_is_chosen_and_cached(model, monkeypatch)
 def test_the_cost_cap_stops_measuring_and_a_cut_short_choice_is_not_cached(model, monkeypatch):
     monkeypatch.setattr(tuning, "BATCH_CANDIDATES", {"cpu": (2, 4)})
     speed = _choose(model, images=2, tune=True)  # 2 images x 5 steps: the cap is spent by the first try
-    assert list(speed.tuning.measured) == [Candidate(2, False, True).label]
+    assert list(speed.tuning.measured) == [Candidate(2, False, True).label] and speed.tuning.candidates == 8
     assert not cache_path().exists()
 
 
@@ -146,7 +146,8 @@ def test_a_resumed_tuned_run_gives_the_uninterrupted_runs_bytes_and_never_measur
     def measure(model, shape, config, backend, acceleration, candidates, images):  # every candidate "measured"
         measured.append(candidates)
         assert CHOICE in candidates
-        return SpeedChoice(CHOICE, 1.0, {c.label: 1.0 if c == CHOICE else 2.0 for c in candidates}, 0.5, "measured")
+        return SpeedChoice(CHOICE, 1.0, {c.label: 1.0 if c == CHOICE else 2.0 for c in candidates},
+                           len(candidates), 0.5, "measured")
 
     monkeypatch.setattr(tuning, "_measure", measure)
     monkeypatch.setattr(tuning, "BATCH_CANDIDATES", {"cpu": (2, 3)})

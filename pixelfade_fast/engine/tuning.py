@@ -30,7 +30,6 @@ from .. import _backend
 from ..config import FadeConfig
 from ..feature_model import model_device
 from ..machine import device_name
-from ..models.digest import state_digest
 from ..reference.rng import derive_keys
 from .acceleration import Acceleration
 from .protector import Protector
@@ -73,18 +72,20 @@ class SpeedChoice:
     """What the tuner chose and what it measured: recorded in run.json and ``ProtectResult.timings``.
 
     measured: each candidate's label -> median ms per image and step (those dropped after the first round have
-    one try; those the cost cap left out are absent). cost_s: seconds the measurement took (when the choice
-    comes from the cache: what it cost then). source: "measured" or "cache".
+    one try; those the cost cap left out are absent). candidates: how many there were. cost_s: seconds the
+    measurement took (when the choice comes from the cache: what it cost then). source: "measured" or "cache".
     """
 
     choice: Candidate
     ms_per_image_step: float
     measured: dict
+    candidates: int
     cost_s: float
     source: str
 
     def summary(self) -> str:
-        origin = (f"measured {len(self.measured)} candidates in {self.cost_s:.1f} s" if self.source == "measured"
+        origin = (f"measured {len(self.measured)} of {self.candidates} candidates in {self.cost_s:.1f} s"
+                  if self.source == "measured"
                   else f"cached choice, measured earlier in {self.cost_s:.1f} s; {cache_path()}")
         return f"speed choice: {self.choice.label}: {self.ms_per_image_step:.2f} ms per image and step ({origin})"
 
@@ -94,7 +95,7 @@ class SpeedChoice:
     @classmethod
     def from_dict(cls, data: dict) -> SpeedChoice:
         return cls(Candidate(**data["choice"]), float(data["ms_per_image_step"]), dict(data["measured"]),
-                   float(data["cost_s"]), str(data["source"]))
+                   int(data["candidates"]), float(data["cost_s"]), str(data["source"]))
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def choose_speed(model: nn.Module, image_shape: tuple[int, int, int], config: Fa
         choice = dataclasses.replace(SpeedChoice.from_dict(cached), source="cache")
     else:
         choice = _measure(model, image_shape, config, backend, acceleration, candidates, images)
-        if len(choice.measured) == len(candidates):  # a choice the cost cap cut short is not kept for larger runs
+        if len(choice.measured) == choice.candidates:  # a choice the cost cap cut short is not kept for larger runs
             _write_cache(key, choice)
     chosen = dataclasses.replace(acceleration, channels_last=choice.choice.channels_last,
                                  fold_batchnorm=choice.choice.fold_batchnorm)
@@ -166,6 +167,7 @@ def _cache_key(model: nn.Module, image_shape: tuple, backend: str, acceleration:
                candidates: list[Candidate], device: torch.device) -> str:
     """Everything the timings depend on: machine (device model, CPU threads, torch), model, shape, backend, the
     options that are not candidates, and the candidate set."""
+    from ..models.digest import state_digest  # here: importing the engine must not load the model zoo
     parts = {"device": device_name(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
              "model": state_digest(model), "shape": list(image_shape), "backend": backend,
              "amp": acceleration.amp, "cuda_graph": acceleration.cuda_graph,
@@ -259,4 +261,4 @@ def _measure(model: nn.Module, image_shape: tuple, config: FadeConfig, backend: 
     medians = {c: statistics.median(v) for c, v in tries.items()}
     best = min(medians, key=medians.get)
     return SpeedChoice(best, round(medians[best], 4), {c.label: round(m, 4) for c, m in medians.items()},
-                       round(time.perf_counter() - started, 2), "measured")
+                       len(candidates), round(time.perf_counter() - started, 2), "measured")
