@@ -89,7 +89,8 @@ def test_the_fastest_measured_candidate_is_chosen_and_cached(model, monkeypatch)
 def test_the_cost_cap_stops_measuring_and_a_cut_short_choice_is_not_cached(model, monkeypatch):
     monkeypatch.setattr(tuning, "BATCH_CANDIDATES", {"cpu": (2, 4)})
     speed = _choose(model, images=2, tune=True)  # 2 images x 5 steps: the cap is spent by the first try
-    assert list(speed.tuning.measured) == [Candidate(2, False, True).label] and speed.tuning.candidates == 8
+    assert list(speed.tuning.measured) == [Candidate(2, False, True).label]
+    assert speed.tuning.candidates == 4  # batch 4 is more than the run's 2 images
     assert not cache_path().exists()
 
 
@@ -201,3 +202,39 @@ def test_the_command_does_not_tune_a_small_run_or_with_no_tune(tmp_path, monkeyp
         record = json.loads((out / "run.json").read_text())
         assert record["batch_size"] == 32 and record["speed_tuning"] is None
         assert record["acceleration"]["fold_batchnorm"] is True and record["acceleration"]["channels_last"] is False
+
+
+def test_the_command_tunes_a_large_cpu_run_by_default_but_not_a_torchrun_rank(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "in"
+    write_images(root, NAMES[:4])
+    weights = tiny_weights(tmp_path / "tiny.safetensors")
+    measured = []
+
+    def measure(model, shape, config, backend, acceleration, candidates, images):
+        measured.append(images)
+        return SpeedChoice(candidates[-1], 1.0, {c.label: 1.0 for c in candidates}, len(candidates), 0.1, "measured")
+
+    monkeypatch.setattr(tuning, "_measure", measure)
+    monkeypatch.setattr(tuning, "MIN_IMAGES", 4)  # "large" for this test
+    monkeypatch.setattr(tuning, "BATCH_CANDIDATES", {"cpu": (2, 4)})
+    no_batch = FAST[:FAST.index("--batch-size")] + FAST[FAST.index("--batch-size") + 2:]
+    seed_file = tmp_path / "seed"
+    assert cli.main(["seed", str(seed_file)]) == 0
+
+    def protect(out, *extra):
+        return cli.main(["protect", *no_batch, str(root), str(out), "--model", f"tiny_cnn:{weights}",
+                         "--seed-file", str(seed_file), *extra])
+
+    assert protect(tmp_path / "single") == 0
+    assert measured == [4]
+    assert json.loads((tmp_path / "single" / "run.json").read_text())["speed_tuning"]["source"] == "measured"
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert protect(tmp_path / "ranks") == 0  # rank 0 of 2: the defaults, as every other rank
+    assert measured == [4]
+    assert json.loads((tmp_path / "ranks" / "run.json").read_text())["batch_size"] == 32
+    capsys.readouterr()
+    assert protect(tmp_path / "ranks_tuned", "--tune") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --tune under torchrun") and "Traceback" not in err
+    assert not (tmp_path / "ranks_tuned").exists()

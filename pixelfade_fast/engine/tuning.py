@@ -234,14 +234,20 @@ def _measure(model: nn.Module, image_shape: tuple, config: FadeConfig, backend: 
                 torch.cuda.synchronize(device)
             return 1000.0 * (time.perf_counter() - begin) / (candidate.batch_size * STEPS_PER_TRY)
 
-        def budget_left() -> bool:
-            """Spent less than COST_FRACTION of the run's time at the fastest speed seen so far."""
-            fastest = min([statistics.median(v) for v in tries.values()] or list(warm.values()))
-            return time.perf_counter() - started < COST_FRACTION * fastest / 1000.0 * images * config.total_steps
+        def affordable(candidate: Candidate, first: bool) -> bool:
+            """Whether a try of ``candidate`` (a first one costs about twice: set-up) still fits in COST_FRACTION
+            of the run's time, both estimated at the fastest speed seen so far (the first try always runs)."""
+            seen = [statistics.median(v) for v in tries.values()] or list(warm.values())
+            if not seen:
+                return True
+            fastest_s = min(seen) / 1000.0
+            cost = fastest_s * candidate.batch_size * STEPS_PER_TRY * (2 if first else 1)
+            spent = time.perf_counter() - started
+            return spent + cost <= COST_FRACTION * fastest_s * images * config.total_steps
 
         for candidate in candidates:
-            if warm and not budget_left():
-                break
+            if not affordable(candidate, first=True):
+                continue
             layout = (candidate.channels_last, candidate.fold_batchnorm)
             if layout not in protectors:
                 options = dataclasses.replace(acceleration, channels_last=candidate.channels_last,
@@ -252,10 +258,11 @@ def _measure(model: nn.Module, image_shape: tuple, config: FadeConfig, backend: 
         alive = list(warm)
         for round_ in range(ROUNDS):
             for candidate in alive:
-                if tries and not budget_left():
-                    break
-                tries.setdefault(candidate, []).append(one_try(candidate))
+                if affordable(candidate, first=False):
+                    tries.setdefault(candidate, []).append(one_try(candidate))
             if round_ == 0:  # drop the clearly slower ones: their further tries would not change the choice
+                if not tries:  # the cap allowed no timed try: the first tries decide
+                    tries = {c: [t] for c, t in warm.items()}
                 fastest = min(v[0] for v in tries.values())
                 alive = [c for c in alive if c in tries and tries[c][0] <= PRUNE_RATIO * fastest]
     medians = {c: statistics.median(v) for c, v in tries.items()}
