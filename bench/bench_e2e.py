@@ -19,7 +19,8 @@ Per case the variants are tried in turn, --rounds times after a warm-up round (A
 - protect_<backend>_<options> at each --batches (optional): our loop with one fixed set of options (the GPU rows).
 The command case (--gallery-images > 0): `pixelfade protect` (in this process: argument parsing, model loading,
 decoding, PNG writing, manifest) on a folder against protect() on the same images preloaded, same model (the
-bundled one), settings and threads, tried in turn --gallery-rounds times; images/s and their ratio.
+bundled one), settings and threads, tried in turn --gallery-rounds times (A B, B A, ...); images/s and their ratio
+(the preloaded images' decoding is not timed: protect() starts from tensors).
 
     nice -n 19 python bench/bench_e2e.py --device cpu --cuhk01-root ../shared/data/cuhk01 \
         --out bench/results/e2e_cpu.csv --plot docs/figures/e2e_cpu.png
@@ -218,24 +219,28 @@ def bench_command(args, device: torch.device, scratch: Path, rows: list[dict]) -
                "--no-tune", "--threads", str(threads), "--no-progress", "--steps", str(config.steps),
                "--init-steps", str(edge), "--final-steps", str(edge), "--finish-steps", str(config.finish_steps)]
     rates: dict[str, list[float]] = {"protect_tensors": [], "pixelfade_protect_command": []}
-    for round_ in range(args.gallery_rounds):
-        begin = time.perf_counter()
-        preloaded = load_images([folder / n for n in names], tuple(model.input_size)).to(device)
-        loaded = time.perf_counter() - begin
-        begin = time.perf_counter()
+    preloaded = load_images([folder / n for n in names], tuple(model.input_size)).to(device)
+
+    def tensors() -> None:
         pf.protect(model, preloaded, config, uids=[image_uid(n) for n in names], seed=seed_file.seed,
                    batch_size=batch, acceleration=options, progress=False)
-        rates["protect_tensors"].append(len(names) / (time.perf_counter() - begin))
-        out = scratch / f"gallery_out{round_}"
-        begin = time.perf_counter()
+
+    def folder_command() -> None:
+        out = scratch / "gallery_out"
         with contextlib.redirect_stdout(None):
             status = cli.main([str(out) if part == "OUT" else part for part in command])
-        rates["pixelfade_protect_command"].append(len(names) / (time.perf_counter() - begin))
         if status != 0:
             raise SystemExit(f"pixelfade protect exited {status}")
         shutil.rmtree(out)
-        print(f"command round {round_}: protect() {rates['protect_tensors'][-1]:.2f} img/s (images loaded "
-              f"beforehand in {loaded:.1f} s), command {rates['pixelfade_protect_command'][-1]:.2f} img/s", flush=True)
+
+    for round_ in range(args.gallery_rounds):  # A B, B A, A B, ...: neither always runs first
+        order = [("protect_tensors", tensors), ("pixelfade_protect_command", folder_command)]
+        for provider, run in order[::-1] if round_ % 2 else order:
+            begin = time.perf_counter()
+            run()
+            rates[provider].append(len(names) / (time.perf_counter() - begin))
+        print(f"command round {round_}: protect() {rates['protect_tensors'][-1]:.2f} img/s, command "
+              f"{rates['pixelfade_protect_command'][-1]:.2f} img/s", flush=True)
     case = f"command {len(names)} images {'x'.join(map(str, model.input_size))}"
     base = {"model": "bundled osnet_x0_25", "images": len(names), "steps": config.total_steps,
             "images_from": "cuhk01" if args.cuhk01_root else "synthped", "batch": batch}
@@ -250,7 +255,7 @@ def bench_command(args, device: torch.device, scratch: Path, rows: list[dict]) -
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--cases", nargs="+", default=["osnet_x0_25", "bundled", "onnx", "cuhk01"])
+    parser.add_argument("--cases", nargs="*", default=["osnet_x0_25", "bundled", "onnx", "cuhk01"])
     parser.add_argument("--input-size", nargs=2, type=int, default=[256, 128], help="of every case but bundled")
     parser.add_argument("--cuhk01-root", help="the CUHK01 folder (campus/ inside): read in place, never copied")
     parser.add_argument("--cuhk01-weights", help="a CUHK01-trained osnet_x0_25 checkpoint")
@@ -260,7 +265,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (after one warm-up round)")
     parser.add_argument("--gallery-images", type=int, default=48, help="images of the command case (0: none)")
     parser.add_argument("--gallery-steps", type=int, default=30, help="T of the command case (+10 finish steps)")
-    parser.add_argument("--gallery-rounds", type=int, default=2)
+    parser.add_argument("--gallery-rounds", type=int, default=4)
     parser.add_argument("--budget", type=float, default=float("inf"), help="start no case after this many s")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--plot", type=Path)
