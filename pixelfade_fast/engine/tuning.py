@@ -141,8 +141,8 @@ def choose_speed(model: nn.Module, image_shape: tuple[int, int, int], config: Fa
 
 def _candidates(fixed: Candidate, device: torch.device, images: int) -> list[Candidate]:
     """Every combination of the dimensions not fixed; batch sizes above the run's image count are left out."""
-    batches = [fixed.batch_size] if fixed.batch_size else [
-        b for b in BATCH_CANDIDATES.get(device.type, (16,)) if b <= max(images, min(BATCH_CANDIDATES["cpu"]))]
+    sizes = BATCH_CANDIDATES.get(device.type, BATCH_CANDIDATES["cpu"])
+    batches = [fixed.batch_size] if fixed.batch_size else [b for b in sizes if b <= images] or [min(sizes)]
     layouts = [fixed.channels_last] if fixed.channels_last is not None else [False, True]
     folds = [fixed.fold_batchnorm] if fixed.fold_batchnorm is not None else [True, False]
     return [Candidate(b, c, f) for b in batches for c in layouts for f in folds]
