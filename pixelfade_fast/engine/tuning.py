@@ -236,8 +236,9 @@ def _measure(model: nn.Module, image_shape: tuple, config: FadeConfig, backend: 
 
         def affordable(candidate: Candidate, first: bool) -> bool:
             """Whether a try of ``candidate`` (a first one costs about twice: set-up) still fits in COST_FRACTION
-            of the run's time, both estimated at the fastest speed seen so far (the first try always runs)."""
-            seen = [statistics.median(v) for v in tries.values()] or list(warm.values())
+            of the run's time, both estimated at the fastest speed seen so far (the first try always runs). A first
+            try's speed counts at half: its set-up would otherwise inflate the run's estimate, and so the cap."""
+            seen = [statistics.median(v) for v in tries.values()] + [t / 2 for t in warm.values()]
             if not seen:
                 return True
             fastest_s = min(seen) / 1000.0
