@@ -238,3 +238,24 @@ def test_the_command_tunes_a_large_cpu_run_by_default_but_not_a_torchrun_rank(tm
     err = capsys.readouterr().err
     assert err.startswith("error: --tune under torchrun") and "Traceback" not in err
     assert not (tmp_path / "ranks_tuned").exists()
+
+
+def test_the_cache_lives_where_the_docs_say(tmp_path, monkeypatch):
+    assert cache_path() == tmp_path / "cache" / "tuning.json"  # $PIXELFADE_TUNING_CACHE first
+    monkeypatch.delenv(tuning.CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_path() == tmp_path / "xdg" / "pixelfade_fast" / "tuning.json"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_path() == tmp_path / "home" / ".cache" / "pixelfade_fast" / "tuning.json"
+
+
+def test_protect_with_tune_none_tunes_as_the_command_does(model, monkeypatch):
+    monkeypatch.setattr(tuning, "BATCH_CANDIDATES", {"cpu": (2,)})
+    monkeypatch.setattr(tuning, "COST_FRACTION", 1e9)
+    images = torch.rand(3, *SHAPE, generator=torch.Generator().manual_seed(1))
+    small = pf.protect(model, images, SHORT, seed=3, backend="reference", progress=False, tune=None)
+    assert small.timings["tuning"] is None and "fewer than" in small.timings["speed"]
+    monkeypatch.setattr(tuning, "MIN_IMAGES", 3)
+    large = pf.protect(model, images, SHORT, seed=3, backend="reference", progress=False, tune=None)
+    assert large.timings["tuning"]["source"] == "measured" and large.timings["batch_size"] == 2
