@@ -79,8 +79,8 @@ def main(argv=None) -> int:
                                    batch_size=args.batch_size, progress=False)
         engine_s = time.perf_counter() - begin
         settings = GallerySettings(config=config, batch_size=args.batch_size, backend=args.backend,
-                                   io_workers=args.io_workers, progress=False,
-                                   threads=torch.get_num_threads())  # as protect() below
+                                   io_workers=args.io_workers, progress=False, tune=False,
+                                   threads=torch.get_num_threads())  # as protect() above: untuned
         begin = time.perf_counter()
         report = protect_folder(model, folder, scratch / "out", settings, model_id=model.model_id,
                                 seed_file=seed_file.path, log=lambda message: None)

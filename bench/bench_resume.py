@@ -86,7 +86,7 @@ def main() -> None:
     config = FadeConfig(quantize=True, steps=2, init_steps=1, final_steps=1, finish_steps=0)
     scratch = Path(tempfile.mkdtemp(prefix="bench_resume_"))
     try:
-        settings = GallerySettings(config=config, batch_size=32, backend="reference", progress=False)
+        settings = GallerySettings(config=config, batch_size=32, backend="reference", progress=False, tune=False)
         root, out, seed_file, total_bytes = build_gallery(scratch, args.outputs, size, settings, model)
         resume = GallerySettings(config=config, batch_size=32, backend="reference", progress=False, resume=True)
         times = []

@@ -1,4 +1,5 @@
-"""The loops bench_e2e.py times: the official-style PixelFade loop, the floor, and ours; and a per-step timer.
+"""The loops bench_e2e.py times: the official-style PixelFade loop, the floor, and ours, each as a ``Runner`` that
+the benchmark tries in turn; and a per-step timer.
 
 The official-style loop is written from this description of the authors' released code (not from the code):
 batch 20, fp32; the masks drawn once over the whole batch tensor; a Python ``if`` on the loss tensor every
@@ -11,6 +12,7 @@ backward per step, nothing else (weights frozen, eager, the same precision).
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 
@@ -52,72 +54,97 @@ class StepTimer:
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds for a batch: ``setup`` once, then ``step`` per step; ``per_image(steps)`` in ms. ``warmup`` is the
-    first, untimed call (it includes torch.compile's compilation and CUDA-graph capture): paid once per process
-    and batch shape, not per batch."""
+    """Seconds for a batch: ``setup`` once (targets), then ``step`` per step; ``per_image_ms(steps)`` in ms."""
 
     batch: int
     setup: float
     step: float
-    warmup: float = 0.0
 
     def per_image_ms(self, steps: int) -> float:
         return 1000.0 * (self.setup + steps * self.step) / self.batch
 
 
-def _measure(timer: StepTimer, warm: int) -> tuple[float, float]:
-    """(setup, per-step) seconds from marks [start, after setup, after each step ...], skipping ``warm`` steps."""
+def _timing(timer: StepTimer, batch: int) -> Timing:
+    """From marks [start, after setup, after each step ...]."""
     steps = len(timer.marks) - 2
-    per_step = timer.seconds(1 + warm, len(timer.marks) - 1) / (steps - warm)
-    return timer.seconds(0, 1), per_step
+    return Timing(batch, timer.seconds(0, 1), timer.seconds(1, len(timer.marks) - 1) / steps)
 
 
-def time_ours(model: nn.Module, images: torch.Tensor, backend: str, acceleration: Acceleration, steps: int,
-              warm: int = 2) -> Timing:
-    """Our loop (Protector) on one batch: a first call warms up (compiles, captures), the second is timed."""
-    config = FadeConfig(steps=steps, init_steps=1, final_steps=1, finish_steps=0)
-    keys = derive_keys(1, range(images.shape[0]))
-    timer = StepTimer(images.device)
-    with Protector(model, config, backend=backend, acceleration=acceleration, observer=timer) as protector:
-        started = time.perf_counter()
-        protector.protect_batch(images, keys)
-        if images.device.type == "cuda":
-            torch.cuda.synchronize(images.device)
-        warmup_s = time.perf_counter() - started
-        timer.marks.clear()
+class Runner:
+    """One loop, tried again and again with ``steps`` steps per try: the variants of a benchmark are tried in
+    turn (A, B, C, A, B, C, ...) so that a change in the machine's load touches them all alike. Each runner has
+    its own copy of the model (the official loop unfreezes its weights, the floor converts their layout)."""
+
+    batch: int
+
+    def run(self, steps: int) -> Timing:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class OfficialRunner(Runner):
+    def __init__(self, model: nn.Module, x: torch.Tensor) -> None:
+        self.model, self.x, self.batch = copy.deepcopy(model), x, x.shape[0]
+
+    def run(self, steps: int) -> Timing:
+        timer = StepTimer(self.x.device)
         timer.mark()
-        setup = protector.setup(images, keys)
-        timer.mark()
-        protector.run(setup)
-        setup_s, step_s = _measure(timer, warm)
-    return Timing(images.shape[0], setup_s, step_s, warmup_s)
+        official_style_loop(self.model, self.x, steps, timer)
+        return _timing(timer, self.batch)
 
 
-def time_floor(model: nn.Module, images: torch.Tensor, *, amp: bool, channels_last: bool, steps: int,
-               warm: int = 2) -> Timing:
+class FloorRunner(Runner):
     """Forward + input-gradient backward per step, eager, weights frozen; setup = the target forward."""
-    device = images.device
-    model = model.eval().requires_grad_(False)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        images = images.contiguous(memory_format=torch.channels_last)
-    timer = StepTimer(device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
-    for timed in (False, True):
-        timer.marks.clear()
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, *, channels_last: bool, amp: bool = False) -> None:
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+        self.x, self.amp, self.batch = x, amp, x.shape[0]
+
+    def run(self, steps: int) -> Timing:
+        timer = StepTimer(self.x.device)
+        autocast = torch.autocast(self.x.device.type, dtype=torch.bfloat16, enabled=self.amp)
         timer.mark()
         with torch.no_grad(), autocast:
-            target = model(images).float()
+            target = self.model(self.x).float()
         timer.mark()
         for _ in range(steps):
-            leaf = images.detach().requires_grad_(True)
+            leaf = self.x.detach().requires_grad_(True)
             with autocast:
-                loss = per_image_loss(model(leaf), target)
+                loss = per_image_loss(self.model(leaf), target)
             torch.autograd.grad(loss.sum(), leaf)
             timer.mark()
-    setup_s, step_s = _measure(timer, warm)
-    model.requires_grad_(True)
-    return Timing(images.shape[0], setup_s, step_s)
+        return _timing(timer, self.batch)
+
+
+class OursRunner(Runner):
+    """Our engine (``Protector``) on one batch of pixels: set-up (targets, mask ids) and the steps."""
+
+    def __init__(self, model: nn.Module, pixels: torch.Tensor, backend: str, acceleration: Acceleration,
+                 steps: int) -> None:
+        self.timer = StepTimer(pixels.device)
+        config = FadeConfig(steps=steps, init_steps=1, final_steps=min(1, steps - 1), finish_steps=0)
+        self.protector = Protector(copy.deepcopy(model), config, backend=backend, acceleration=acceleration,
+                                   observer=self.timer).__enter__()
+        self.pixels, self.keys, self.batch, self.steps = pixels, derive_keys(1, range(pixels.shape[0])), \
+            pixels.shape[0], steps
+
+    def run(self, steps: int) -> Timing:
+        if steps != self.steps:
+            raise ValueError(f"this runner runs {self.steps} steps per try")
+        self.timer.marks.clear()
+        self.timer.mark()
+        setup = self.protector.setup(self.pixels, self.keys)
+        self.timer.mark()
+        self.protector.run(setup)
+        return _timing(self.timer, self.batch)
+
+    def close(self) -> None:
+        self.protector.__exit__(None, None, None)
 
 
 def official_style_loop(model: nn.Module, x: torch.Tensor, steps: int, timer: StepTimer | None = None, *,
@@ -153,14 +180,3 @@ def official_style_loop(model: nn.Module, x: torch.Tensor, steps: int, timer: St
         if timer is not None:
             timer.mark()
     return xp.detach()
-
-
-def time_official(model: nn.Module, images: torch.Tensor, steps: int, warm: int = 2) -> Timing:
-    timer = StepTimer(images.device)
-    for _ in range(2):  # the first pass warms up the kernels
-        timer.marks.clear()
-        timer.mark()
-        official_style_loop(model, images, steps, timer)
-    setup_s, step_s = _measure(timer, warm)
-    model.requires_grad_(True)
-    return Timing(images.shape[0], setup_s, step_s)

@@ -29,13 +29,13 @@ run() { "$@" >> "$LOG" 2>&1; }
 if [ -n "${DRY_RUN:-}" ]; then
   DEVICE=cpu; export TRITON_INTERPRET=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
   OPS_ARGS="--device cpu --batches 2 --shape 3 16 8 --reps 2 --warmup 1 --no-compile"
-  E2E_ARGS="--device cpu --models tiny_cnn --batches 2 --input-size 64 32 --timed-steps 1 --only official floor_fp32 ours_cpp_eager ours_cpp_fold"
+  E2E_ARGS="--device cpu --cases tiny_cnn --batches 2 --input-size 64 32 --timed-steps 1 --rounds 1 --gallery-images 4 --gallery-steps 2"
   GALLERY_ARGS="--device cpu --images 4 --batch-size 2 --steps 10"
   PYTEST_FILTER="-m gpu --co"   # the GPU tests are only collected on a CPU
 else
   DEVICE=cuda; unset TRITON_INTERPRET
   OPS_ARGS="--device cuda --batches 256 512 16 64 128 1 --reps 30 --flags co co_pro"
-  E2E_ARGS="--device cuda --models agw_r50_nl osnet_x0_25 osnet_x1_0 --batches 64 256 16 512 --timed-steps 8"
+  E2E_ARGS="--device cuda --cases agw_r50_nl osnet_x0_25 osnet_x1_0 --batches 64 256 --timed-steps 8 --gallery-images 0"
   GALLERY_ARGS="--device cuda --images 512 --batch-size 128"
   PYTEST_FILTER="-m gpu"
 fi

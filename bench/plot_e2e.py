@@ -1,10 +1,9 @@
-"""The figure of bench_e2e.py: ms per image (T steps) against batch size, one panel per model, log scale.
+"""The figure of bench_e2e.py: per case, ms per image for T steps of each loop (median, 20-80% bar), log scale.
 
     python bench/plot_e2e.py bench/results/e2e_cpu.csv docs/figures/e2e_cpu.png
 """
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -13,32 +12,39 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import read_measurements  # noqa: E402
+
+COLOURS = {"official_loop": "black", "floor_nchw": "grey", "floor_nhwc": "silver", "protect_default": "tab:blue",
+           "protect_tuned": "tab:green"}
+
 
 def plot_e2e(rows: list[dict], path: Path) -> None:
-    rows = [r for r in rows if r.get("ms_per_image") not in (None, "")]
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    figure, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 4.2), squeeze=False)
-    for axis, model in zip(axes[0], models):
-        mine = [r for r in rows if r["model"] == model]
-        for impl in dict.fromkeys(r["impl"] for r in mine):
-            points = sorted((int(r["batch"]), float(r["ms_per_image"])) for r in mine if r["impl"] == impl)
-            style = {"official": dict(color="black", marker="s", linestyle="--"),
-                     "floor_fp32": dict(color="grey", marker="v", linestyle=":"),
-                     "floor_bf16": dict(color="grey", marker="^", linestyle="-.")}.get(impl, dict(marker="o"))
-            axis.plot([p[0] for p in points], [p[1] for p in points], label=impl, **style)
-        axis.set_xscale("log", base=2)
+    rows = [r for r in rows if r["metric"] == "time_per_image"]
+    cases = list(dict.fromkeys(r["case"] for r in rows))
+    if not cases:
+        print(f"no time_per_image rows: {path} not drawn")
+        return
+    figure, axes = plt.subplots(1, len(cases), figsize=(3.6 * len(cases), 4.2), squeeze=False)
+    for axis, case in zip(axes[0], cases):
+        mine = [r for r in rows if r["case"] == case]
+        labels = [f"{r['provider']}\nb{r['x_value']}" for r in mine]
+        values = [float(r["value"]) for r in mine]
+        low = [v - float(r["value_p20"] or v) for v, r in zip(values, mine)]
+        high = [float(r["value_p80"] or v) - v for v, r in zip(values, mine)]
+        axis.bar(range(len(mine)), values, yerr=[low, high], capsize=3,
+                 color=[COLOURS.get(r["provider"], "tab:orange") for r in mine])
+        axis.set_xticks(range(len(mine)), labels, rotation=60, ha="right", fontsize=7)
         axis.set_yscale("log")
-        axis.set_xlabel("batch size")
-        axis.set_ylabel(f"ms per image, {mine[0]['steps']} steps")
-        axis.set_title(f"{model} ({mine[0]['input_size']}, {mine[0]['device']})", fontsize=9)
-        axis.grid(True, which="both", alpha=0.3)
-        axis.legend(fontsize=7, loc="best")
+        axis.set_ylabel("ms per image, 100 steps")
+        axis.set_title(f"{case}\n{mine[0]['cpu_model'][:32]}, {mine[0]['threads']} threads", fontsize=8)
+        axis.grid(True, axis="y", which="both", alpha=0.3)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=110)
     plt.close(figure)
     print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    plot_e2e(list(csv.DictReader(open(sys.argv[1]))), Path(sys.argv[2]))
+    plot_e2e(read_measurements(Path(sys.argv[1])), Path(sys.argv[2]))

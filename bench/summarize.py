@@ -1,16 +1,17 @@
 """Prints the short table of a GPU check run against the targets: the fused step (>= 85% of the copy bandwidth at
 B >= 256; >= 5x the eager reference and >= 1.25x torch.compile of it at every B from 16 to 512), the end-to-end
-loop (bench_e2e.py: x the official-style loop, vs the floor, fraction of peak) and the gallery (bench_gallery.py:
->= 0.9x protect() on preloaded images).
+loop (bench_e2e.py: protect with the tuner's choice x the official-style loop, vs the floor, the tuning's cost, the
+command >= 0.9x protect() on preloaded tensors) and the gallery (bench_gallery.py: >= 0.9x protect() on preloaded
+images).
 
     python bench/summarize.py bench/results/latest
 """
-import csv
 import json
 import sys
 from pathlib import Path
 
-from common import read_measurements
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import read_measurements  # noqa: E402
 
 BASELINES = ("reference", "eager_reference", "eager_stored_noise", "compiled_stored_noise", "compiled_reference",
              "copy")
@@ -65,41 +66,47 @@ def target_lines(entries: list[dict]) -> list[str]:
     return lines
 
 
-E2E_TARGETS = {  # model -> (x official on a GPU, on a CPU)
-    "agw_r50_nl": (7.0, None), "osnet_x0_25": (10.0, 3.0)}
-FLOOR_SLACK = 1.03  # within 3% of the same-precision floor at batch >= 64
+E2E_TARGETS = {"cuda": {"agw_r50_nl": 7.0, "osnet_x0_25": 10.0},  # case name -> x the official-style loop
+               "cpu": {"osnet_x0_25": 3.0, "onnx": 3.0, "cuhk01": 3.0}}  # at 256x128
 GALLERY_TARGET = 0.9
 
 
+def _value(rows: list[dict], case: str, provider: str, metric: str) -> float | None:
+    found = [r["value"] for r in rows if (r["case"], r["provider"], r["metric"]) == (case, provider, metric)]
+    return found[0] if found else None
+
+
 def e2e_lines(rows: list[dict]) -> list[str]:
-    """Per model: the best of our rows against the official-style loop and the floor."""
+    """Per case of bench_e2e.py (long format): protect with the tuner's choice (and with its defaults) against the
+    official-style loop and the floor, the tuning's cost; then the command against protect() on tensors."""
     lines = []
-    ours = [r for r in rows if r["impl"].startswith("ours_") and r.get("ms_per_image")]
-    for model in dict.fromkeys(r["model"] for r in ours):
-        mine = [r for r in ours if r["model"] == model]
-        on_cuda = "cpu:" not in mine[0]["device"]
-        best = max(mine, key=lambda r: float(r.get("x_official") or 0))
-        target = E2E_TARGETS.get(model, (None, None))[0 if on_cuda else 1]
-        text = f"{model:12s} best {best['impl']} B={best['batch']}: {float(best['ms_per_image']):.1f} ms/img, " \
-               f"{best.get('x_official', '-')}x official"
-        if target and best.get("x_official"):
-            text += f" (target {target}x: {'met' if float(best['x_official']) >= target else 'NOT met'})"
-        folded = [r for r in mine if ("fold" in r["impl"] or "compile" in r["impl"]) and r.get("vs_floor")]
-        if folded:
-            lowest = min(folded, key=lambda r: float(r["vs_floor"]))
-            text += f"; {lowest['impl']} B={lowest['batch']} at {lowest['vs_floor']}x the eager floor " \
-                    f"({'met' if float(lowest['vs_floor']) <= 1.0 else 'NOT met'}: <= 1)"
-        if on_cuda:
-            large = [r for r in mine if int(r["batch"]) >= 64 and r.get("vs_floor")]
-            if large:
-                worst = max(min((r for r in large if int(r["batch"]) == b), key=lambda r: float(r["vs_floor"]))
-                            for b in {int(r["batch"]) for r in large})
-                text += f"; closest to floor at B>=64 (worst batch): {worst['vs_floor']}x " \
-                        f"({'met' if float(worst['vs_floor']) <= FLOOR_SLACK else 'NOT met'}: <= {FLOOR_SLACK})"
-            peaks = [float(r["frac_of_peak"]) for r in mine if r.get("frac_of_peak")]
-            if peaks:
-                text += f"; best {max(peaks):.1%} of peak"
+    for case in dict.fromkeys(r["case"] for r in rows if r["metric"] == "time_per_image"):
+        device = "cpu" if next(r for r in rows if r["case"] == case)["device"].startswith("cpu") else "cuda"
+        name, size = case.rsplit(" ", 1)
+        target = E2E_TARGETS[device].get(name) if device == "cuda" or size == "256x128" else None
+        tuned = _value(rows, case, "protect_tuned", "speedup_vs_official_loop")
+        default = _value(rows, case, "protect_default", "speedup_vs_official_loop")
+        ms = _value(rows, case, "protect_tuned", "time_per_image")
+        floors = [v for v in (_value(rows, case, f, "time_per_image") for f in ("floor_nchw", "floor_nhwc")) if v]
+        choice = next((json.loads(r["config"]).get("choice") for r in rows
+                       if r["case"] == case and r["metric"] == "tuning_cost"), None)
+        text = f"{case:22s} tuned ({choice}): {ms:.0f} ms/img, {tuned:.2f}x official" if tuned else f"{case:22s}"
+        if target and tuned:
+            text += f" (target {target}x: {'met' if tuned >= target else 'NOT met'})"
+        if default:
+            text += f"; defaults {default:.2f}x"
+        if floors and ms:
+            text += f"; {ms / min(floors):.2f}x the faster floor"
+        cost = _value(rows, case, "tuner", "tuning_cost")
+        if cost is not None:
+            text += (f"; tuning {cost:.0f} s = {_value(rows, case, 'tuner', 'tuning_cost_of_1000_image_run'):.1f}% "
+                     f"of a 1,000-image run")
         lines.append(text)
+    for row in rows:
+        if row["metric"] == "ratio_to_protect_tensors":
+            met = "met" if row["value"] >= GALLERY_TARGET else "NOT met"
+            lines.append(f"{row['case']}: pixelfade protect / protect() on tensors = {row['value']:.2f}x "
+                         f"({met}: >= {GALLERY_TARGET})")
     return lines
 
 
@@ -120,7 +127,7 @@ def main(folder: str) -> int:
     e2e = root / "e2e.csv"
     if e2e.exists():
         print("\nend to end (bench_e2e.py):")
-        for line in e2e_lines(list(csv.DictReader(open(e2e)))):
+        for line in e2e_lines(read_measurements(e2e)):
             print("  " + line)
     gallery = root / "gallery.csv"
     if gallery.exists():

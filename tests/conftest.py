@@ -1,11 +1,16 @@
 """Test setup: Triton kernels run under the interpreter on CPU-only machines (must be set before triton loads)."""
 import os
+import tempfile
 
 import pytest
 import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+# Speed choices (engine/tuning.py) are cached in a temporary file, never in the user's cache: tests read nothing
+# outside the repository.
+os.environ["PIXELFADE_TUNING_CACHE"] = os.path.join(tempfile.mkdtemp(prefix="pixelfade-tuning-"), "tuning.json")
 
 # The tests' tensors are small: one thread is faster than two, and it keeps OpenMP's spinning workers from
 # stalling the suite when other processes share the cores.

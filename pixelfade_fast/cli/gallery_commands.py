@@ -61,7 +61,7 @@ def cmd_protect(args: argparse.Namespace) -> int:
                                acceleration=acceleration_from_args(args),
                                names="keep-suffix" if args.keep_suffix else "stem", resume=args.resume,
                                io_workers=args.io_workers, progress=False if args.no_progress else None,
-                               threads=args.threads, storage=storage)
+                               threads=args.threads, storage=storage, tune=args.tune)
     seed_file = Path(args.seed_file) if args.seed_file else None
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
@@ -164,9 +164,17 @@ def add_gallery_commands(commands) -> None:
                           "guessed or searched. Resuming a run needs no flag")
     run.add_argument("--resume", action="store_true",
                      help="continue the run in OUT (refused when any setting, the model or the seed file differs)")
-    run.add_argument("--batch-size", type=positive_int, default=32,
-                     help="images protected together; with the sorted input list it fixes the batch plan, so it is "
-                          "part of the run (the bits of an image depend on its batch)")
+    run.add_argument("--batch-size", type=positive_int,
+                     help="images protected together (default: with --resume the run's; else tuned, see --tune; "
+                          "else 32); with the sorted input list it fixes the batch plan, so it is part of the run "
+                          "(the bits of an image depend on its batch)")
+    run.add_argument("--tune", action=argparse.BooleanOptionalAction, default=None,
+                     help="before a new run, time a few steps of each batch size (16, 32, 64), memory layout and "
+                          "BatchNorm folding not given on the command line, on this model and input size, and run "
+                          "with the fastest; the choice is printed, recorded in run.json (--resume and refine "
+                          "reuse it) and cached per machine and model (docs/performance.md says where). Its cost "
+                          "is capped at 5%% of the run's estimated time (default: on the CPU for runs of 256 "
+                          "images or more; --no-tune: the defaults, for the same bits on every machine)")
     add_storage_arguments(run, "each protected image")
     run.add_argument("--keep-suffix", action="store_true",
                      help="name outputs <name>.<ext>.png (default: <name>.png; inputs that would share an output "

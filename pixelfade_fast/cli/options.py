@@ -116,9 +116,11 @@ def resolve_device(name: str | None, local_rank: int | None = None) -> torch.dev
 def add_acceleration_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("speed (how the model is evaluated; docs/performance.md has the measurements)")
     group.add_argument("--fold-batchnorm", action=argparse.BooleanOptionalAction, default=None,
-                       help="fold eval-mode BatchNorm into the preceding layers (default: on)")
+                       help="fold eval-mode BatchNorm into the preceding layers (default: the run's on "
+                            "--resume and refine; else tuned, see --tune; else on)")
     group.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                       help="NHWC memory layout for the model (default: on with CUDA)")
+                       help="NHWC memory layout for the model (default: the run's on --resume and refine; "
+                            "else tuned, see --tune; else on with CUDA)")
     group.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
                        help="bf16 autocast for the model; the image, targets and final ε check stay fp32")
     group.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,

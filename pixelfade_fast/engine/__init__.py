@@ -9,6 +9,7 @@ fold_batchnorm.py  BatchNorm folding into the preceding conv/linear layer, check
 acceleration.py  model-side speed options (BatchNorm folding, channels_last, bf16, compile, graphs)
 protector.py  ``Protector``: set-up, the loop and the one batch driver (``protect_all``) shared by protect(),
               the gallery, the ablations and the baselines
+tuning.py     the per-machine speed choice (batch size, layout, folding), measured, capped in cost and cached
 protect.py    ``protect()`` and ``ProtectResult``
 jpeg_surrogate.py  a differentiable JPEG encode + decode that codec-aware loops measure the loss through
 stored.py     protection for a storage format: ε checked on the decoded file, the bounded fallback,

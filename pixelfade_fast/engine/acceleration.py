@@ -6,6 +6,7 @@ the options (folded weights and bf16 round differently), so the gallery records 
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 from typing import Callable
@@ -53,6 +54,13 @@ class Acceleration:
             channels_last=on_cuda if self.channels_last is None else self.channels_last,
             cuda_graph=on_cuda if self.cuda_graph is None else self.cuda_graph)
 
+    def given_or(self, recorded: dict) -> Acceleration:
+        """These options, each one not given (None) taken from ``recorded`` (a run record's resolved options):
+        how a resumed or refined run keeps the choice its run made (tuned or by default)."""
+        return dataclasses.replace(self, **{name: recorded[name] for name in ("fold_batchnorm", "channels_last",
+                                                                              "cuda_graph")
+                                            if getattr(self, name) is None and name in recorded})
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -96,7 +104,8 @@ def prepare_model(model: nn.Module, options: Acceleration, probe: torch.Tensor, 
         except FoldError as error:
             notes["fold_batchnorm"] = f"not folded: {error}"
     if options.channels_last:
-        module = module.to(memory_format=torch.channels_last)
+        # a copy: converting the caller's model in place would change the layout its other users run with
+        module = (copy.deepcopy(module) if module is model else module).to(memory_format=torch.channels_last)
     exact = _feature_fn(module, amp=False, channels_last=options.channels_last, feature_norm=feature_norm,
                         device=device)
     loop_module = torch.compile(module, dynamic=False) if options.compile else module

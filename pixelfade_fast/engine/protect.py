@@ -15,6 +15,7 @@ from .acceleration import Acceleration
 from .checks import check_batch_size, check_images, check_uids
 from .loop import Observer
 from .protector import DEFAULT_BATCH, Protector
+from .tuning import choose_speed
 
 
 @dataclass
@@ -39,7 +40,7 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
             uids: Sequence[int] | torch.Tensor | None = None, seed: int | None = None, backend: str | None = "auto",
             batch_size: int | None = None, acceleration: Acceleration | None = None,
             observer: Observer | None = None, progress: ProgressArg = None,
-            rng_contract: int = DEFAULT_CONTRACT) -> ProtectResult:
+            rng_contract: int = DEFAULT_CONTRACT, tune: bool | None = False) -> ProtectResult:
     """Protect ``images`` (float [N, 3, H, W] in [0, 1]) against recovery while ``model`` still matches them.
 
     model: any ``nn.Module`` returning [B, D] features (or a tuple / dict holding them). Its ``mean``/``std``
@@ -59,6 +60,11 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
         ``Acceleration`` for the defaults per device.
     observer: called after every step with a ``StepRecord`` (step, losses, flags; device tensors).
     progress: None (bar when stderr is a terminal), True, False, or a callable(done, total) in images.
+    tune: measure the fastest batch size, memory layout and BatchNorm folding on this machine first, among the
+        ones not given (``batch_size``, ``acceleration.channels_last``, ``acceleration.fold_batchnorm``; see
+        ``engine.tuning``): True always, None only on the CPU for at least ``tuning.MIN_IMAGES`` images, False
+        (default) never, so that a call's bits do not depend on a measurement. The choice and what it measured
+        are in ``timings["tuning"]`` (cached per machine and model: ``tuning.cache_path()``).
     rng_contract: 2 (default) derives the keys with keyed BLAKE2b from a 256-bit seed; 1 reproduces runs made
         before contract 2 (a 64-bit seed, splitmix64 keys). See ``reference.derive_keys``.
     """
@@ -69,7 +75,10 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
     count = images.shape[0]
     uid_list = check_uids(uids, count)
     device = images.device
-    batch_size = batch_size or DEFAULT_BATCH.get(device.type, 16)
+    speed = choose_speed(model, tuple(images.shape[1:]), config or FadeConfig(), images=count, backend=backend,
+                         acceleration=acceleration, batch_size=batch_size,
+                         default_batch=DEFAULT_BATCH.get(device.type, 16), tune=tune)
+    batch_size, acceleration = speed.batch_size, speed.acceleration
     seed = random_seed(rng_contract) if seed is None else int(seed)
     keys = derive_keys(seed, uid_list, rng_contract).to(device)
     report = make_progress(progress, count, "protect")
@@ -82,6 +91,7 @@ def protect(model: nn.Module, images: torch.Tensor, config: FadeConfig | None = 
     config = protector.config
     timings = {"total_s": elapsed, "per_image_s": elapsed / count, "images_per_s": count / elapsed,
                "steps": config.total_steps, "batch_size": batch_size, **protector.notes,
-               "acceleration": protector.options.to_dict()}
+               "acceleration": protector.options.to_dict(), "speed": speed.note,
+               "tuning": None if speed.tuning is None else speed.tuning.to_dict()}
     return ProtectResult(result.pixels.to(images.dtype), result.final_loss, result.met_epsilon, protector.backend,
                          config, timings, result.epsilon)

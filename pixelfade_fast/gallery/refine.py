@@ -79,7 +79,8 @@ def refine_missed(model: nn.Module, in_dir: Path, out_dir: Path, *, steps: int, 
         raise GalleryError(f"--steps must be at least 1, got {steps}")
     if threads is not None and threads < 1:
         raise GalleryError(f"--threads must be at least 1, got {threads}")
-    _check_same_setup(model, record, backend, acceleration or Acceleration(), threads)
+    acceleration = (acceleration or Acceleration()).given_or(record.acceleration)  # the run's choice (maybe tuned)
+    _check_same_setup(model, record, backend, acceleration, threads)
     size = tuple(record.input_size)
     check_model(model, size, record.model_id)
     manifest = Manifest(out_real / "manifest.jsonl")

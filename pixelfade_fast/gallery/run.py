@@ -22,6 +22,7 @@ from .. import _backend
 from ..config import FadeConfig
 from ..engine import Acceleration, StoringProtector
 from ..engine.stored import fallback_policy
+from ..engine.tuning import choose_speed
 from ..feature_model import model_device
 from ..input_space import InputSpace
 from ..machine import device_name, torch_threads, usable_cpus
@@ -44,6 +45,7 @@ from .run_record import (RECORD_FORMAT, RUN_RECORD, RunRecord, check_resume, che
 from .seed_file import SeedFile, check_new_run_secret, create_seed_file, peek_seed_file, read_seed_file
 
 PREFETCH_BATCHES = 2
+DEFAULT_BATCH = 32  # when neither given, recorded nor tuned
 Log = Callable[[str], None]
 
 
@@ -52,15 +54,16 @@ class GallerySettings:
     """How a gallery run protects (everything but the model, the folders and the secret)."""
 
     config: FadeConfig = field(default_factory=lambda: FadeConfig(quantize=True))
-    batch_size: int = 32
+    batch_size: int | None = None  # None: the resumed run's, else tuned, else DEFAULT_BATCH
     backend: str = "auto"
-    acceleration: Acceleration = field(default_factory=Acceleration)
+    acceleration: Acceleration = field(default_factory=Acceleration)  # options left None: as batch_size
     names: str = "stem"
     resume: bool = False
     io_workers: int = 2
     progress: bool | None = None  # None: a bar when stderr is a terminal
     threads: int | None = None  # torch's intra-op CPU threads; None: the resumed run's, else every usable CPU
     storage: StorageFormat = field(default_factory=StorageFormat)  # how outputs are stored (PNG, JPEG, WebP)
+    tune: bool | None = None  # measure the batch size and options not given (engine.tuning); None: on a large CPU run
 
 
 @dataclass
@@ -106,6 +109,7 @@ class _Plan:
     listed: dict[str, ManifestEntry]  # every input with a manifest line (a line is never written twice)
     done: set[str]  # listed, and its output present and intact
     redo: list[tuple[str, str]]  # (input, why) listed but its output missing or damaged
+    settings: GallerySettings  # the run's, with its batch size and speed options settled (given, recorded or tuned)
     resume: bool = False  # continue the run in OUT: its run.json stays as it is (the run's identity)
     created_out: bool = False  # OUT did not exist before this run
 
@@ -121,7 +125,7 @@ def _model_size(model: nn.Module) -> tuple[int, int]:
 def _check(model: nn.Module, model_id: str, model_spec: str | None, in_dir: Path, out_dir: Path,
            settings: GallerySettings, seed_file: Path | None, shard: Shard, allow_weak_seed: bool) -> _Plan:
     in_real, out_real = check_folders(Path(in_dir), Path(out_dir))
-    if settings.batch_size < 1:
+    if settings.batch_size is not None and settings.batch_size < 1:
         raise GalleryError(f"--batch-size must be at least 1, got {settings.batch_size}")
     if settings.threads is not None and settings.threads < 1:
         raise GalleryError(f"--threads must be at least 1, got {settings.threads}")
@@ -164,11 +168,17 @@ def _check(model: nn.Module, model_id: str, model_spec: str | None, in_dir: Path
     if seed is not None and not settings.resume:
         check_new_run_secret(seed, allow_weak_seed)
     threads = settings.threads or (existing.cpu_threads if settings.resume else None) or usable_cpus()
+    if settings.resume:  # what the run chose (given, by default or tuned) for what this command does not give
+        settings = dataclasses.replace(settings, batch_size=settings.batch_size or existing.batch_size,
+                                       acceleration=settings.acceleration.given_or(existing.acceleration))
+    elif shard.world_size > 1 and settings.tune:
+        raise GalleryError("--tune under torchrun would let every rank measure and choose on its own: tune in a "
+                           "single process, then give its choice (--batch-size, --channels-last, --fold-batchnorm)")
     space = InputSpace.of(model).to_json()
     record = RunRecord(version=__version__, config=settings.config.to_dict(),
                        config_hash=settings.config.config_hash(), model_id=model_id,
                        model_digest=state_digest(model), input_size=list(size), mean=space["mean"], std=space["std"],
-                       batch_size=settings.batch_size, backend=backend, device=device.type,
+                       batch_size=settings.batch_size or DEFAULT_BATCH, backend=backend, device=device.type,
                        acceleration=settings.acceleration.resolved(device).to_dict(), names=settings.names,
                        inputs=len(listing.images), inputs_digest=inputs_digest(listing.images),
                        seed_id=(seed.run_id or None) if seed is not None else None, model_spec=model_spec,
@@ -185,7 +195,7 @@ def _check(model: nn.Module, model_id: str, model_spec: str | None, in_dir: Path
         check_resume(existing, record)
         record = existing  # the run's identity: new manifest lines carry its config_hash and model_id
         listed = {entry.path: entry for entry in entries}
-        mine = {name for batch in batch_plan(listing.images, settings.batch_size) if shard.owns(batch)
+        mine = {name for batch in batch_plan(listing.images, record.batch_size) if shard.owns(batch)
                 for name in batch.images}
         redo = damaged_outputs(out_real, [entry for entry in entries if entry.path in mine], settings.io_workers)
     elif out_real.exists() and any(not _another_rank_starting(p, shard) for p in out_real.iterdir()):
@@ -206,8 +216,9 @@ def _check(model: nn.Module, model_id: str, model_spec: str | None, in_dir: Path
     check_model(model, size, model_id)
     broken = {name for name, _ in redo}
     done = {name for name in listed if name not in broken}
-    return _Plan(in_real, out_real, listing, outputs, batch_plan(listing.images, settings.batch_size), record,
-                 seed, Path(seed_file) if seed_file is not None else None, listed, done, redo, settings.resume)
+    return _Plan(in_real, out_real, listing, outputs, batch_plan(listing.images, record.batch_size), record,
+                 seed, Path(seed_file) if seed_file is not None else None, listed, done, redo,
+                 settings, settings.resume)
 
 
 def _input_list_change(entries: list[ManifestEntry], images: list[str], recorded: int) -> str:
@@ -304,6 +315,9 @@ def protect_folder(model: nn.Module, in_dir: Path, out_dir: Path, settings: Gall
     format before RNG contract 2 (which then runs under contract 1); for tests only (see seed_file.py)."""
     shard = shard or Shard()
     plan = _check(model, model_id, model_spec, in_dir, out_dir, settings, seed_file, shard, allow_weak_seed)
+    if not plan.resume:
+        _settle_speed(model, plan, shard, log)
+    settings = plan.settings
     seed = _start(plan, shard, log)
     report = GalleryReport(skipped=list(plan.listing.skipped))
     mine = [b for b in plan.batches if shard.owns(b)]
@@ -324,6 +338,26 @@ def protect_folder(model: nn.Module, in_dir: Path, out_dir: Path, settings: Gall
     with torch_threads(plan.record.cpu_threads or settings.threads or usable_cpus()):
         _protect_batches(model, plan, todo, seed, settings, manifest, report, total, log)
     return report
+
+
+def _settle_speed(model: nn.Module, plan: _Plan, shard: Shard, log: Log) -> None:
+    """A new run's batch size and speed options: those given, the rest measured (engine.tuning; not under
+    torchrun, where each rank would choose on its own) or the defaults; before anything is written, so that the
+    choice goes into the run record, which --resume and refine then follow."""
+    settings, record = plan.settings, plan.record
+    with torch_threads(record.cpu_threads):
+        speed = choose_speed(model, (3, *record.input_size), settings.config, images=len(plan.listing.images),
+                             backend=record.backend, acceleration=settings.acceleration,
+                             batch_size=settings.batch_size, default_batch=DEFAULT_BATCH,
+                             tune=settings.tune if shard.world_size == 1 else False)
+    plan.settings = dataclasses.replace(settings, batch_size=speed.batch_size, acceleration=speed.acceleration)
+    if speed.tuning is None:
+        return
+    log(speed.note)
+    plan.record = dataclasses.replace(record, batch_size=speed.batch_size,
+                                      acceleration=speed.acceleration.resolved(model_device(model)).to_dict(),
+                                      speed_tuning=speed.tuning.to_dict())
+    plan.batches = batch_plan(plan.listing.images, speed.batch_size)
 
 
 def _protect_batches(model: nn.Module, plan: _Plan, todo: list[Batch], seed: int, settings: GallerySettings,

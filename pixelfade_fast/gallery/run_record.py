@@ -14,6 +14,10 @@ are unknown and not checked, and a config key it lacks is compared as FadeConfig
 bounds); a record without it predates storage formats: PNG.
 
 ``rng_contract`` names the key derivation (reference.derive_keys); a record without it predates contract 2: 1.
+
+``speed_tuning``: when the run measured its batch size and speed options (engine.tuning), what it measured and
+chose; the choice itself is in ``batch_size`` and ``acceleration``, which --resume and refine reuse and compare.
+Informative only (measured speeds differ from run to run), so not compared.
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ RECORD_FORMAT = 2
 # Fields a format-1 record lacks (None there: unknown, not checked).
 _LATER_FIELDS = ("model_spec", "torch_version", "device_name", "cpu_threads")
 # Recorded but not part of the run's identity: the same weights loaded from another path give the same bits.
-_NOT_COMPARED = ("config", "acceleration", "config_hash", "model_spec", "record_format")
+_NOT_COMPARED = ("config", "acceleration", "config_hash", "model_spec", "record_format", "speed_tuning")
 _LABELS = {"model_digest": "model weights (digest)", "seed_id": "seed file (its id)",
            "inputs": "number of input images", "inputs_digest": "input file list", "version": "pixelfade version",
            "cpu_threads": "CPU threads (--threads)", "torch_version": "torch version",
@@ -74,6 +78,7 @@ class RunRecord:
     record_format: int = 1  # a record without the field is format 1; new records are RECORD_FORMAT
     rng_contract: int = 1  # the key derivation (reference.derive_keys); records made before contract 2 lack it
     storage: dict | None = None  # how outputs are stored; None: a record before storage formats (PNG)
+    speed_tuning: dict | None = None  # engine.tuning.SpeedChoice: how batch_size and acceleration were chosen
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
