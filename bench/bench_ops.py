@@ -51,7 +51,6 @@ from pixelfade_fast.step_args import BatchConstants, StepFlags, flat_step_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import measurement, write_measurements  # noqa: E402
-from common import device_name, write_rows  # noqa: E402,F401  (bench_attack_strength.py imports them from here)
 
 BYTES_PER_ELEMENT = 20
 NOISE_BYTES_PER_ELEMENT = 4

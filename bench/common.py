@@ -50,22 +50,6 @@ def triton_version() -> str:
         return "absent"
 
 
-def run_meta(device: torch.device) -> dict:
-    """The columns that say where and when a row was measured."""
-    return {"device": device_name(device), "torch": torch.__version__, "triton": triton_version(),
-            "date": datetime.date.today().isoformat()}
-
-
-def write_rows(path: Path, rows: list[dict]) -> None:
-    """CSV with the union of the rows' columns, in order of first appearance."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {path} ({len(rows)} rows)")
-
-
 def _quantile(values: Sequence[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 

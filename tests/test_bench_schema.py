@@ -36,3 +36,10 @@ def test_other_layouts_are_refused(tmp_path):
     with pytest.raises(ValueError, match="not a long-format"):
         read_measurements(legacy)
     assert not (tmp_path / "a.csv").exists()
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "bench" / "results").glob("*.csv")),
+                         ids=lambda path: path.name)
+def test_every_committed_benchmark_csv_is_in_the_long_format(path):
+    rows = read_measurements(path)
+    assert rows and all(row["bench"] and row["metric"] and row["date"] for row in rows)
