@@ -24,7 +24,8 @@ LAYERS = (
     {"engine"},
     {"models", "ops", "schedules", "config", "_backend"},
     {"kernels", "_cpp", "reference", "data", "errors", "progress", "input_space", "feature_model", "op_checks",
-     "step_args", "registry", "machine", "version", "storage_format"},
+     "step_args", "registry", "machine", "version", "storage_format",
+     "atomic_file"},
 )
 
 # Imports allowed to break the rule, (importer, imported): why. Empty: every import points down.

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..atomic_file import write_bytes_atomic
 from .. import _backend
 from ..config import FadeConfig
 from ..feature_model import model_device
@@ -192,15 +192,8 @@ def _write_cache(key: str, choice: SpeedChoice) -> None:
     path = cache_path()
     choices = _read_cache() | {key: choice.to_dict()}
     text = json.dumps({"format": CACHE_FORMAT, "choices": choices}, indent=1, sort_keys=True)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(temp, path)
-    except OSError:
-        with contextlib.suppress(OSError, UnboundLocalError):
-            Path(temp).unlink()
+    with contextlib.suppress(OSError):
+        write_bytes_atomic(path, text.encode())
 
 
 def _probe_images(count: int, image_shape: tuple, device: torch.device) -> torch.Tensor:

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ..atomic_file import write_bytes_atomic
 from .figures import ad_recovery_figure, privacy_utility_figure, recoveries_figure
 from .suite import SuiteResult
 
@@ -26,20 +25,13 @@ def _name(attacker: str) -> str:
     return ATTACKER_NAMES.get(attacker, attacker)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(data)
-    os.replace(temp, path)
-
-
 def _write_report_md(out_dir: Path, text: list[str], timings: dict, command: str) -> Path:
     """report.md: ``text``, then the timings and the command that made the report; returns its path."""
     text = [*text, "## Timings (s)", "", ", ".join(f"{k} {v:.1f}" for k, v in timings.items()), ""]
     if command:
         text += ["## Command", "", f"    {command}", ""]
     path = out_dir / "report.md"
-    _write_atomic(path, "\n".join(text).encode())
+    write_bytes_atomic(path, "\n".join(text).encode())
     return path
 
 
@@ -244,7 +236,7 @@ def write_report(result: SuiteResult, out_dir: Path, command: str = "", show_ori
     payload = {"dataset": result.dataset, "settings": settings, "sizes": result.sizes,
                "floor": result.floor, "verdict": result.verdict, "reid": result.reid, "privacy": result.privacy,
                "timings": result.timings, "command": command}
-    _write_atomic(out_dir / "report.json", json.dumps(_jsonable(payload), indent=2).encode())
+    write_bytes_atomic(out_dir / "report.json", json.dumps(_jsonable(payload), indent=2).encode())
     image_grid(grid_rows(result, show_originals), scale=1 if result.sizes["input_size"][0] >= 128 else 2).save(
         out_dir / "grid.png")
     report_figures(payload, out_dir)

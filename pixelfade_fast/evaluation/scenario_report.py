@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from .protected_gallery import UNPROTECTED, GalleryResult
-from .report import _jsonable, _pct, _write_atomic, _write_report_md, verdict_text
+from ..atomic_file import write_bytes_atomic
+from .report import _jsonable, _pct, _write_report_md, verdict_text
 
 
 def _main_direction(result: GalleryResult) -> str:
@@ -109,7 +110,7 @@ def write_scenario_report(result: GalleryResult, out_dir: str | Path, command: s
     payload = {"task": result.task, "dataset": result.dataset, "settings": dataclasses.asdict(result.settings),
                "sizes": result.sizes, "chance": result.chance, "floor": result.floor, "retrieval": result.retrieval,
                "privacy": result.privacy, "verdict": result.verdict, "timings": result.timings, "command": command}
-    _write_atomic(out_dir / "report.json", json.dumps(_jsonable(payload), indent=2).encode())
+    write_bytes_atomic(out_dir / "report.json", json.dumps(_jsonable(payload), indent=2).encode())
     figure(result, out_dir / "figure.png")
     sizes = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.sizes.items() if k != "input_size")
     settings = result.settings

@@ -21,7 +21,7 @@ import torch
 
 from ..data.images import load_image
 from ..storage_format import StorageFormat
-from .atomic import write_atomic
+from ..atomic_file import write_atomic
 from .content import bytes_digest
 from .errors import GalleryError
 

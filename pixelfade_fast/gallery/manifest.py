@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
-from .atomic import default_file_mode, write_atomic
+from ..atomic_file import default_file_mode, write_atomic
 from .errors import GalleryError
 
 STATUSES = ("protected", "failed")

@@ -29,7 +29,7 @@ import torch
 
 from ..data import load_image, parse_market_name
 from ..input_space import InputSpace
-from .atomic import default_file_mode
+from ..atomic_file import default_file_mode
 from .content import bytes_digest
 from .errors import GalleryError
 from .manifest import ManifestEntry

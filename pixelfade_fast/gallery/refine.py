@@ -33,7 +33,7 @@ from ..models.digest import state_digest
 from ..progress import ProgressBar
 from ..reference.rng import KEY_WORDS
 from ..storage_format import to_arrays
-from .atomic import default_file_mode
+from ..atomic_file import default_file_mode
 from .content import file_digests
 from .errors import GalleryError
 from .image_io import write_image_atomic

@@ -31,7 +31,7 @@ from ..progress import ProgressBar
 from ..version import __version__
 from ..reference.rng import DEFAULT_CONTRACT, derive_keys, random_seed
 from ..storage_format import StorageFormat, to_arrays
-from .atomic import default_file_mode
+from ..atomic_file import default_file_mode
 from .errors import GalleryError
 from .image_io import ImageReader, ImageWriter, LoadedImage, WrittenFile
 from .inputs import InputListing, check_folders, check_output_names, find_inputs, image_uid

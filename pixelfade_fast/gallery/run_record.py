@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..config import FadeConfig
 from ..storage_format import StorageFormat
-from .atomic import default_file_mode, write_atomic
+from ..atomic_file import default_file_mode, write_atomic
 from .errors import GalleryError
 
 RUN_RECORD = "run.json"

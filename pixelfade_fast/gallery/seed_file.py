@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..reference.rng import DEFAULT_CONTRACT, RNG_CONTRACTS, SEED_BITS, random_seed
-from .atomic import write_atomic
+from ..atomic_file import write_atomic
 from .errors import GalleryError
 
 WEAK_SEED_LIMIT = 2**32  # below this a seed is a typed number, not a drawn secret

@@ -8,11 +8,13 @@ import os
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..atomic_file import write_bytes_atomic
 from .wrapper import ReIDModel
 
 log = logging.getLogger(__name__)
@@ -188,7 +190,7 @@ def load_weights(model: nn.Module, source: str | os.PathLike | Mapping[str, obje
 
 def save_safetensors(model: nn.Module, path: str | os.PathLike,
                      metadata: Mapping[str, str] | None = None) -> None:
-    """Write the weights of ``model`` (a ReIDModel: of its backbone) to a .safetensors file.
+    """Write the weights of ``model`` (a ReIDModel: of its backbone) to a .safetensors file, atomically.
 
     ``metadata`` (str -> str) is stored in the header; for a ReIDModel its model_id,
     input_size, mean, std, feature_layer and the backbone's construction_options() are added
@@ -209,9 +211,9 @@ def save_safetensors(model: nn.Module, path: str | os.PathLike,
         options = model.backbone.construction_options()
         if options:
             meta.setdefault(BACKBONE_OPTIONS_KEY, json.dumps(options))
-    from safetensors.torch import save_file
+    from safetensors.torch import save
     tensors = {k: v.detach().contiguous() for k, v in target.state_dict().items()}
-    save_file(tensors, os.fspath(path), metadata=meta)
+    write_bytes_atomic(Path(path), save(tensors, metadata=meta))  # a reader never sees half the weights
 
 
 def safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:

@@ -1,8 +1,7 @@
-"""Writing trained weights atomically: a temporary file in the target folder, then a rename."""
+"""Writing trained weights to a checkpoint file (atomically, as save_safetensors writes)."""
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -10,22 +9,10 @@ from ..models import ReIDModel, save_safetensors
 
 
 def save_checkpoint(model: ReIDModel, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> Path:
-    """Write ``model`` to the .safetensors file ``path`` (save_safetensors metadata plus ``metadata``).
-
-    A reader never sees a half-written file: the weights go to a temporary file beside ``path``,
-    which then replaces ``path`` in one rename.
-    """
+    """Write ``model`` to the .safetensors file ``path`` (save_safetensors metadata plus ``metadata``); a reader
+    never sees a half-written file."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"checkpoint path must end in .safetensors, got {str(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        save_safetensors(model, temporary, metadata)
-        os.chmod(temporary, 0o644)  # mkstemp makes the file private; weights are ordinary readable files
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    save_safetensors(model, path, metadata)
     return path

@@ -1,5 +1,7 @@
 """Atomic, durable file writes: a temporary file beside the target, fsync, rename. A reader sees the old file or
-the new one, never a part, and an interrupted write leaves no temporary file behind."""
+the new one, never a part, and an interrupted write leaves no temporary file behind. The one home of this for the
+gallery's outputs, manifests and run records, the seed file, reports, trained weights and the tuning cache (a leaf:
+every layer writes files)."""
 from __future__ import annotations
 
 import os
@@ -24,6 +26,11 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None], mode: int) -> No
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def write_bytes_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    """``data`` to ``path`` atomically, with ``mode`` (default: what a plain new file gets, ``default_file_mode``)."""
+    write_atomic(path, lambda stream: stream.write(data), default_file_mode() if mode is None else mode)
 
 
 def default_file_mode() -> int:
