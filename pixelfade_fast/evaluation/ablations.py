@@ -22,7 +22,7 @@ from torch import nn
 from ..config import FadeConfig
 from ..engine import BatchSetup, Protector, check_batch_size, check_images, check_uids
 from ..reference import derive_keys, fade_noise
-from ..reference.ops import NORM_FLOOR
+from ..reference.ops import clamp_channels, constraint_step
 from ..reference.rng import splitmix64_int
 from ..step_args import BatchConstants, StepFlags
 
@@ -40,20 +40,15 @@ def _per_image(x: torch.Tensor) -> tuple[int, ...]:
 
 def _constraint_op_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: torch.Tensor, beta: torch.Tensor,
                    alpha: float, norm: str) -> None:
-    """CO in place, as in reference.fade_step_: m_i = α m_i + G_i / n_i ; x_i -= β_i m_i where do_co[i]."""
-    per_image = _per_image(xp)
-    flat = grad.reshape(xp.shape[0], -1)
-    normaliser = flat.abs().mean(dim=1) if norm == "l1mean" else flat.square().sum(dim=1)
-    normaliser = normaliser.clamp_min(NORM_FLOOR).reshape(per_image)
-    co = do_co.reshape(per_image)
-    mom.copy_(torch.where(co, alpha * mom + grad / normaliser, mom))
-    xp.copy_(torch.where(co, xp - beta.to(xp.dtype).reshape(per_image) * mom, xp))
+    """CO in place, reference.ops.constraint_step's."""
+    new_mom, stepped = constraint_step(xp, mom, grad, do_co, beta, alpha, norm)
+    mom.copy_(new_mom)
+    xp.copy_(stepped)
 
 
 def _clamp_(xp: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> None:
     """Per-channel clamp to [lo_c, hi_c] in place."""
-    channel = (1, -1) + (1,) * (xp.dim() - 2)
-    xp.copy_(torch.maximum(torch.minimum(xp, hi.to(xp.dtype).reshape(channel)), lo.to(xp.dtype).reshape(channel)))
+    xp.copy_(clamp_channels(xp, lo, hi))
 
 
 def _run(model: nn.Module, images: torch.Tensor, config: FadeConfig | None, seed: int,

@@ -68,6 +68,23 @@ def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: t
       PRO (if do_pro[i]): xp_i[e] = η_i[e] wherever mask_id_i[e] == mask_idx[i]
       clamp:              xp_i[c] = clamp(xp_i[c], lo[c], hi[c])   (every image, every step)
     """
+    new_mom, stepped = constraint_step(xp, mom, grad, do_co, beta, alpha, norm)
+    mom.copy_(new_mom)
+
+    per_image = (xp.shape[0],) + (1,) * (xp.dim() - 1)
+    noise = fade_noise(keys, xp.shape[1:]).to(xp.dtype)
+    if mask_ids is None:
+        mask_ids = fade_mask_ids(keys, xp.shape[1:], num_masks, pixel_masks)
+    replace = do_pro.reshape(per_image) & (mask_ids.to(torch.int32) == mask_idx.to(torch.int32).reshape(per_image))
+    replaced = torch.where(replace, noise, stepped)
+    xp.copy_(clamp_channels(replaced, lo, hi))
+
+
+def constraint_step(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: torch.Tensor,
+                    beta: torch.Tensor, alpha: float, norm: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """CO: the new momentum and the stepped images, (mom_i, xp_i) unchanged where not do_co[i]:
+    n = mean|G_i| (l1mean) or sum G_i^2 (l2sq), n = max(n, 1e-12); mom_i = alpha * mom_i + G_i / n;
+    xp_i = xp_i - beta[i] * mom_i (the ablations reuse it with their own replacement)."""
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     batch = xp.shape[0]
@@ -80,17 +97,12 @@ def fade_step_(xp: torch.Tensor, mom: torch.Tensor, grad: torch.Tensor, do_co: t
     normaliser = normaliser.clamp_min(NORM_FLOOR).reshape(per_image)
 
     co = do_co.reshape(per_image)
-    new_mom = alpha * mom + grad / normaliser
-    mom.copy_(torch.where(co, new_mom, mom))
-    step = beta.to(xp.dtype).reshape(per_image) * mom
-    stepped = torch.where(co, xp - step, xp)
+    new_mom = torch.where(co, alpha * mom + grad / normaliser, mom)
+    stepped = torch.where(co, xp - beta.to(xp.dtype).reshape(per_image) * new_mom, xp)
+    return new_mom, stepped
 
-    noise = fade_noise(keys, xp.shape[1:]).to(xp.dtype)
-    if mask_ids is None:
-        mask_ids = fade_mask_ids(keys, xp.shape[1:], num_masks, pixel_masks)
-    replace = do_pro.reshape(per_image) & (mask_ids.to(torch.int32) == mask_idx.to(torch.int32).reshape(per_image))
-    replaced = torch.where(replace, noise, stepped)
 
-    channel = (1, -1) + (1,) * (xp.dim() - 2)
-    clamped = torch.maximum(torch.minimum(replaced, hi.to(xp.dtype).reshape(channel)), lo.to(xp.dtype).reshape(channel))
-    xp.copy_(clamped)
+def clamp_channels(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """x[:, c] clamped to [lo[c], hi[c]]."""
+    channel = (1, -1) + (1,) * (x.dim() - 2)
+    return torch.maximum(torch.minimum(x, hi.to(x.dtype).reshape(channel)), lo.to(x.dtype).reshape(channel))
