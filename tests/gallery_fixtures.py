@@ -33,6 +33,13 @@ def tiny_weights(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def private_seed_file(path: Path, seed: int) -> Path:
+    """A contract-2 seed file holding ``seed``, readable by its owner only (the command refuses a wider mode)."""
+    path.write_text(f"contract 2\nseed {seed:#066x}\n")
+    path.chmod(0o600)
+    return path
+
+
 def run_cli(*args, fast: bool = True) -> int:
     """``pixelfade protect`` in this process; returns the exit status (argparse's own exits included)."""
     try:

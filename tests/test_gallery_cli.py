@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gallery_fixtures import SIZE, output_bytes, run_cli, tiny_weights, write_images
+from gallery_fixtures import SIZE, output_bytes, private_seed_file, run_cli, tiny_weights, write_images
 from pixelfade_fast import cli
 from pixelfade_fast.gallery import image_uid, merge_manifests, read_run_record
 from pixelfade_fast.gallery.errors import GalleryError
 from pixelfade_fast.gallery.manifest import Manifest
 
 SEED = 0x1234567890ABCDEF << 192 | 0x5EED  # a contract-2 seed (256 bits)
-SEED_TEXT = f"contract 2\nseed {SEED:#066x}\n"
 NAMES = ["a.jpg", "b.png", "cam1/c.bmp", "cam1/d.JPG", "e.png"]
 
 
@@ -25,9 +24,7 @@ def gallery(tmp_path):
     (root / "cam1" / "broken.png").write_bytes(b"not an image")
     (root / "notes.txt").write_text("ignored")
     weights = tiny_weights(tmp_path / "tiny.safetensors")
-    seed_file = tmp_path / "seed"
-    seed_file.write_text(SEED_TEXT)
-    seed_file.chmod(0o600)  # a seed file others can read is refused
+    seed_file = private_seed_file(tmp_path / "seed", SEED)
     return root, weights, seed_file
 
 
@@ -118,8 +115,8 @@ def test_resume_refuses_another_model_or_seed_file(gallery, tmp_path, capsys):
     other_weights = tiny_weights(tmp_path / "other.safetensors", seed=1)
     assert run_cli(root, out, *model_args(other_weights), "--seed-file", seed_file, "--resume") == 2
     assert "model weights" in capsys.readouterr().err
-    other_seed = tmp_path / "other_seed"
-    other_seed.write_text(SEED_TEXT)  # the same secret in another file: still another file
+    # the same secret in another (private) file: still another file
+    other_seed = private_seed_file(tmp_path / "other_seed", SEED)
     assert run_cli(root, out, *model_args(weights), "--seed-file", other_seed, "--resume") == 2
     assert "seed file" in capsys.readouterr().err
     assert run_cli(root, out, *model_args(weights), "--resume") == 2

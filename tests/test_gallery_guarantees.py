@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gallery_fixtures import (FAST, REPO, SIZE, cli_command, free_port, output_bytes, protect_as_ranks, run_cli,
-                              subprocess_env, tiny_weights, write_images)
+from gallery_fixtures import (FAST, REPO, SIZE, cli_command, free_port, output_bytes, private_seed_file,
+                              protect_as_ranks, run_cli, subprocess_env, tiny_weights, write_images)
 from pixelfade_fast import cli
 from pixelfade_fast.gallery import GallerySettings, merge_manifests, protect_folder, read_run_record
 from pixelfade_fast.gallery.errors import GalleryError
@@ -31,9 +31,7 @@ def run(tmp_path):
     root = tmp_path / "in"
     write_images(root, NAMES)
     weights = tiny_weights(tmp_path / "tiny.safetensors")
-    seed_file = tmp_path / "seed"
-    seed_file.write_text(f"contract 2\nseed {RUN_SEED:#066x}\n")
-    seed_file.chmod(0o600)
+    seed_file = private_seed_file(tmp_path / "seed", RUN_SEED)
 
     def protect(out, *extra, model=True):
         return run_cli(root, out, *(["--model", f"tiny_cnn:{weights}"] if model else []), "--seed-file", seed_file,

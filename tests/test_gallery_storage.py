@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gallery_fixtures import SIZE, run_cli, tiny_weights, write_images
+from gallery_fixtures import SIZE, private_seed_file, run_cli, tiny_weights, write_images
 from pixelfade_fast.config import FadeConfig
 from pixelfade_fast.data.images import load_image
 from pixelfade_fast.engine import extract_features, per_image_loss
@@ -25,9 +25,7 @@ def gallery(tmp_path):
     root = tmp_path / "in"
     write_images(root, NAMES, seed=3)
     weights = tiny_weights(tmp_path / "tiny.safetensors")
-    seed_file = tmp_path / "seed"
-    seed_file.write_text(f"contract 2\nseed {0xABCDEF << 200 | 77:#066x}\n")
-    seed_file.chmod(0o600)
+    seed_file = private_seed_file(tmp_path / "seed", 0xABCDEF << 200 | 77)
     return root, ["--model", f"tiny_cnn:{weights}"], seed_file, weights
 
 

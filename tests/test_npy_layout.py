@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from gallery_fixtures import SIZE, run_cli, tiny_weights, write_images
+from gallery_fixtures import SIZE, private_seed_file, run_cli, tiny_weights, write_images
 from pixelfade_fast.data import load_image
 from pixelfade_fast.gallery import read_run_record, write_img_npy
 from pixelfade_fast.gallery import run as gallery_run
@@ -13,7 +13,7 @@ from pixelfade_fast.gallery.manifest import Manifest
 from pixelfade_fast.gallery.npy_layout import set_of
 from pixelfade_fast.input_space import InputSpace
 
-SEED_TEXT = f"contract 2\nseed {(0xC0FFEE << 200) | 0x24:#066x}\n"
+SEED = (0xC0FFEE << 200) | 0x24
 TRAIN = ["bounding_box_train/0007_c1s1_000001_01.jpg", "bounding_box_train/0007_c2s1_000002_01.jpg",
          "bounding_box_train/0009_c1s1_000003_01.jpg"]
 QUERY = ["query/0011_c1s1_000004_01.jpg", "query/0012_c2s1_000005_01.jpg"]
@@ -26,9 +26,7 @@ def market(tmp_path):
     root = tmp_path / "market"
     write_images(root, TRAIN + QUERY + GALLERY)
     weights = tiny_weights(tmp_path / "tiny.safetensors")
-    seed_file = tmp_path / "seed"
-    seed_file.write_text(SEED_TEXT)
-    seed_file.chmod(0o600)
+    seed_file = private_seed_file(tmp_path / "seed", SEED)
     return root, ["--model", f"tiny_cnn:{weights}", "--seed-file", seed_file]
 
 

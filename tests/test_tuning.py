@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import pixelfade_fast as pf
-from gallery_fixtures import FAST, output_bytes, tiny_weights, write_images
+from gallery_fixtures import FAST, output_bytes, private_seed_file, tiny_weights, write_images
 from pixelfade_fast import cli
 from pixelfade_fast.engine import Acceleration, prepare_model, tuning
 from pixelfade_fast.engine.tuning import Candidate, SpeedChoice, cache_path, choose_speed
@@ -139,9 +139,7 @@ def test_a_resumed_tuned_run_gives_the_uninterrupted_runs_bytes_and_never_measur
     root = tmp_path / "in"
     write_images(root, NAMES)
     weights = tiny_weights(tmp_path / "tiny.safetensors")
-    seed_file = tmp_path / "seed"
-    seed_file.write_text(f"contract 2\nseed {0x5EED << 200:#066x}\n")
-    seed_file.chmod(0o600)
+    seed_file = private_seed_file(tmp_path / "seed", 0x5EED << 200)
     measured = []
 
     def measure(model, shape, config, backend, acceleration, candidates, images):  # every candidate "measured"

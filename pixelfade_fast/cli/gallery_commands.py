@@ -204,9 +204,9 @@ def add_gallery_commands(commands) -> None:
 
     refine = commands.add_parser(
         "refine", formatter_class=HelpFormatter, help="more CO-only steps for the images of a run that missed ε",
-        description="Continue every image that OUT's manifest lists as above epsilon from its protected PNG with "
-                    "CO-only steps (no replacement, so no seed), replacing the PNG and its manifest line where the "
-                    "loss fell. The originals under IN must be the run's (checked against their digests), and so must "
+        description="Continue every image that OUT's manifest lists as above epsilon from its stored file (a JPEG "
+                    "or WebP from its decoded pixels, at the file's quality) with CO-only steps (no replacement, so "
+                    "no seed), replacing the file and its manifest line where the loss (of the decoded file) fell. The originals under IN must be the run's (checked against their digests), and so must "
                     "the model (default: the one OUT/run.json records) and everything the bits depend on.")
     refine.add_argument("input", metavar="IN", help="the run's input folder (the originals define the targets)")
     refine.add_argument("output", metavar="OUT", help="the run's output folder")

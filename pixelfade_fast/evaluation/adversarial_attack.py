@@ -17,7 +17,7 @@ from torch import nn
 from ..engine import frozen
 from ..feature_model import features_of
 from ..input_space import InputSpace
-from .attack import ProtectFn
+from .attack import ProtectFn, shuffled_batches
 from .attacker_sizes import AdversarialSize
 from .authors_attack import training_inputs
 from .pix2pix import PatchDiscriminator, UnetGenerator
@@ -60,29 +60,23 @@ def train_adversarial(protected_train: torch.Tensor | None, original_train: torc
     betas = (0.5, 0.999)  # pix2pix's
     optimise_g = torch.optim.Adam(generator.parameters(), lr=shape.lr, betas=betas)
     optimise_d = torch.optim.Adam(discriminator.parameters(), lr=shape.lr, betas=betas)
-    order_rng = torch.Generator().manual_seed(seed)
-    count = original_train.shape[0]
+    space = InputSpace.of(model, 3)
     with frozen(model):
-        for _ in range(shape.epochs):
-            order = torch.randperm(count, generator=order_rng)
-            for first in range(0, count, shape.batch_size):
-                index = order[first:first + shape.batch_size]
-                if index.numel() < 2:  # BatchNorm needs two samples
-                    continue
-                target = original_train[index].to(device, torch.float32)
-                inputs = training_inputs(protected_train, protect_fn, index, target)
-                with torch.no_grad():
-                    space = InputSpace.of(model, 3)
-                    target_features = features_of(model(space.normalise(target))).float()
-                losses = generator_losses(generator, discriminator, model, inputs, target, target_features, size)
-                optimise_g.zero_grad(set_to_none=True)
-                losses["total"].backward()
-                optimise_g.step()
-                real = discriminator(inputs, target)
-                fake = discriminator(inputs, losses["fake"].detach())
-                loss_d = 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
-                                + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
-                optimise_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                optimise_d.step()
+        # BatchNorm needs two samples: a last one-image batch is left out
+        for index in shuffled_batches(original_train.shape[0], shape.batch_size, shape.epochs, seed, min_size=2):
+            target = original_train[index].to(device, torch.float32)
+            inputs = training_inputs(protected_train, protect_fn, index, target)
+            with torch.no_grad():
+                target_features = features_of(model(space.normalise(target))).float()
+            losses = generator_losses(generator, discriminator, model, inputs, target, target_features, size)
+            optimise_g.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            optimise_g.step()
+            real = discriminator(inputs, target)
+            fake = discriminator(inputs, losses["fake"].detach())
+            loss_d = 0.5 * (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                            + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+            optimise_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            optimise_d.step()
     return generator.eval()

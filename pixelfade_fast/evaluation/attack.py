@@ -13,7 +13,7 @@ the seed) as three extra input channels, showing why the seed must stay secret.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -93,6 +93,18 @@ def _loss(recovered: torch.Tensor, target: torch.Tensor, settings: AttackSetting
     if settings.ssim_weight > 0:
         loss = loss + settings.ssim_weight * (1.0 - ssim(recovered, target).mean())
     return loss
+
+
+def shuffled_batches(count: int, batch_size: int, epochs: int, seed: int, min_size: int = 1) -> Iterator[torch.Tensor]:
+    """The index tensors of ``epochs`` passes over ``count`` training pairs, each pass in a new order drawn from
+    ``seed``, ``batch_size`` at a time; a batch smaller than ``min_size`` is left out (BatchNorm needs two)."""
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(count, generator=generator)
+        for first in range(0, count, batch_size):
+            index = order[first:first + batch_size]
+            if index.numel() >= min_size:
+                yield index
 
 
 def train_recovery(protected_train: torch.Tensor | None, original_train: torch.Tensor, settings: AttackSettings, *,

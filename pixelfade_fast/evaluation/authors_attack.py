@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .attack import EVAL_BATCH, ProtectFn
+from .attack import EVAL_BATCH, ProtectFn, shuffled_batches
 from .attacker_sizes import GeneratorSize
 from .pix2pix import UnetGenerator
 from .privacy import psnr, ssim
@@ -57,19 +57,13 @@ def train_generator(protected_train: torch.Tensor | None, original_train: torch.
         net = UnetGenerator(downsamplings=size.downsamplings, filters=size.filters)
     net = net.to(device).train()
     optimiser = torch.optim.Adam(net.parameters(), lr=size.lr)
-    generator = torch.Generator().manual_seed(seed)
-    count = original_train.shape[0]
-    for _ in range(size.epochs):
-        order = torch.randperm(count, generator=generator)
-        for first in range(0, count, size.batch_size):
-            index = order[first:first + size.batch_size]
-            if index.numel() < 2:  # BatchNorm needs two samples; the last one-image batch is left out
-                continue
-            target = original_train[index].to(device, torch.float32)
-            loss = F.l1_loss(net(training_inputs(protected_train, protect_fn, index, target)), target)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+    # BatchNorm needs two samples: a last one-image batch is left out
+    for index in shuffled_batches(original_train.shape[0], size.batch_size, size.epochs, seed, min_size=2):
+        target = original_train[index].to(device, torch.float32)
+        loss = F.l1_loss(net(training_inputs(protected_train, protect_fn, index, target)), target)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
     return net.eval()
 
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..engine import extract_features
+from .attack import shuffled_batches
 from .attacker_sizes import DecoderSize
 from .privacy import SSIM_WINDOW, ssim
 
@@ -67,20 +68,15 @@ def train_decoder(model: nn.Module, original_train: torch.Tensor, size: DecoderS
     decoder = decoder.to(device).train()
     optimiser = torch.optim.Adam(decoder.parameters(), lr=size.lr)
     use_ssim = min(original_train.shape[2:]) >= SSIM_WINDOW
-    generator = torch.Generator().manual_seed(seed)
-    count = original_train.shape[0]
-    for _ in range(size.epochs):
-        order = torch.randperm(count, generator=generator)
-        for first in range(0, count, size.batch_size):
-            index = order[first:first + size.batch_size]
-            target = original_train[index].to(device, torch.float32)
-            recovered = decoder(features[index.to(device)])
-            loss = F.l1_loss(recovered, target)
-            if use_ssim:
-                loss = loss + (1.0 - ssim(recovered, target).mean())
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+    for index in shuffled_batches(original_train.shape[0], size.batch_size, size.epochs, seed):
+        target = original_train[index].to(device, torch.float32)
+        recovered = decoder(features[index.to(device)])
+        loss = F.l1_loss(recovered, target)
+        if use_ssim:
+            loss = loss + (1.0 - ssim(recovered, target).mean())
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
     return decoder.eval()
 
 
