@@ -66,7 +66,7 @@ def markdown_tables(path: Path) -> str:
         value = {(r["provider"], r["metric"], r["x_value"]): r["value"] for r in mine}
         variants = list(dict.fromkeys(r["provider"] for r in mine if r["metric"] == "bytes_per_image"))
         text += [f"**{case}**", "", "| stored as | bytes / image | met ε after decoding | p→p mAP kept | "
-                 "o→p mAP kept | fallback: steps / higher quality |", "|---|---|---|---|---|---|"]
+                 "o→p mAP kept | fallback: rounds / higher quality |", "|---|---|---|---|---|---|"]
         for name in variants:
             fallback = ((f"{value[(name, 'fallback_steps_rate', 'as stored')]:.0%} / "
                          f"{value[(name, 'quality_raised_rate', 'as stored')]:.0%}")
