@@ -176,7 +176,8 @@ class StoringProtector:
         """``Protector.protect_batch`` for the storage format (``start``: pixels to start from, as there)."""
         count = pixels.shape[0]
         if self.from_files and self.estimate is not None:
-            self.estimate.measure(start, round_trip(start, self.storage)[0])
+            origin = pixels if start is None else start
+            self.estimate.measure(origin, round_trip(origin, self.storage)[0])
         result = self.protector.protect_batch(pixels, keys, start=start, progress=progress)
         if self.storage.lossless:
             return StoredBatch(result.pixels, result.final_loss, result.epsilon, None, [None] * count, [0] * count)
