@@ -37,4 +37,4 @@ def test_tables_show_each_variant_and_pipeline_from_the_csv(tmp_path):
     text = markdown_tables(path)
     assert "| png | 98,000 | 100.0% | 0.970 | 0.930 | – |" in text
     assert "| jpeg q90 protected for storage | 27,000 | 50.0% | 0.970 | 0.930 | 25% / 0% |" in text
-    assert "| png | resized | 100.0% |" in text and "interleaved: 0.75x" in text
+    assert "| png | resized | 100.0% |" in text and "jpeg q90 protected for storage / png, interleaved: 0.75x" in text

@@ -12,10 +12,12 @@ from gallery_fixtures import SIZE, private_seed_file, run_cli, tiny_weights, wri
 from pixelfade_fast.config import FadeConfig
 from pixelfade_fast.data.images import load_image
 from pixelfade_fast.engine import extract_features, per_image_loss
+from pixelfade_fast.engine import stored
+from pixelfade_fast.engine.stored import FALLBACK_ROUNDS, ROUND_STEPS, fallback_policy
 from pixelfade_fast.gallery import read_run_record, refine_missed
 from pixelfade_fast.gallery.manifest import Manifest
 from pixelfade_fast.models.spec import load_model_spec
-from pixelfade_fast.storage_format import jpeg_tables
+from pixelfade_fast.storage_format import StorageFormat, jpeg_tables
 
 NAMES = ["a.jpg", "b.png", "cam1/c.png"]
 
@@ -113,11 +115,42 @@ def test_png_records_its_format_and_old_records_read_as_png(gallery, tmp_path):
     assert run_cli(root, out, *model, "--seed-file", seed_file, "--resume", "--format", "jpeg") == 2
 
 
-def test_refine_continues_a_jpeg_run_on_its_decoded_files(gallery, tmp_path):
+def test_the_fallback_bounds_are_recorded_and_resume_refuses_other_bounds(gallery, tmp_path, capsys):
     root, model, seed_file, weights = gallery
     out = tmp_path / "out"
-    # ε this small is missed by every image, fallback or not: refine has work to do
+    args = [root, out, *model, "--seed-file", seed_file, "--format", "webp", "--quality", "80"]
+    assert run_cli(*args) == 0
+    storage = read_run_record(out).storage
+    assert storage == StorageFormat("webp", 80).settings() | fallback_policy(StorageFormat("webp", 80))
+    assert storage["fallback_rounds"] == FALLBACK_ROUNDS and storage["round_steps"] == ROUND_STEPS
+    record = json.loads((out / "run.json").read_text())
+    # the bounds a run before the real-codec rounds recorded: its files came from another fallback
+    for key in ("fallback", "fallback_rounds", "round_steps", "fallback_beta", "fallback_margin"):
+        del record["storage"][key]
+    record["storage"]["fallback_steps"] = 40
+    (out / "run.json").write_text(json.dumps(record))
+    assert read_run_record(out).storage["fallback_steps"] == 40  # an old record stays readable
+    lost = (out / "b.webp").read_bytes()
+    (out / "b.webp").unlink()
+    capsys.readouterr()
+    assert run_cli(*args, "--resume") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "storage (--format, --quality)" in err[0] and "fallback_steps" in err[0]
+    assert not (out / "b.webp").exists()  # refused before it redid anything
+    (out / "b.webp").write_bytes(lost)
+    # refine takes no fallback, so it continues the old run (checking its setup first), whose bounds stay recorded
+    tiny = load_model_spec(f"tiny_cnn:{weights}", input_size=SIZE)
+    refine_missed(tiny, root, out, steps=2, log=lambda message: None)
+    assert read_run_record(out).storage["fallback_steps"] == 40
+
+
+def test_refine_continues_a_jpeg_run_on_its_decoded_files(gallery, tmp_path, monkeypatch):
+    root, model, seed_file, weights = gallery
+    out = tmp_path / "out"
+    # ε this small is missed by every image, fallback or not; a run with one round of the fallback (its rounds
+    # are what refine does: after all sixteen, four more steps find nothing) leaves refine work to do
     strict = ["--epsilon", "1e-7"]
+    monkeypatch.setattr(stored, "FALLBACK_ROUNDS", 1)
     assert run_cli(root, out, *model, "--seed-file", seed_file, "--format", "jpeg", "--quality", "80", *strict) == 0
     before = {e.path: e for e in Manifest(out / "manifest.jsonl").read()}
     assert not any(e.met_epsilon for e in before.values())

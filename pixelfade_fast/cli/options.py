@@ -141,7 +141,8 @@ def add_storage_arguments(group, what: str, default: str | None = "png", unset: 
 
     group.add_argument("--format", default=default, choices=FORMATS,
                        help=f"how {what} is stored: png (lossless), or jpeg / webp (lossy: every figure is that of "
-                            f"the decoded file, and JPEG protection optimises through the codec)"
+                            f"the decoded file: protection optimises through a stand-in of the codec, and a file that misses ε "
+                            f"gets a bounded fallback through the real codec)"
                             + (f" (default: {unset})" if default is None else ""))
     group.add_argument("--quality", type=int, metavar="Q",
                        help=f"jpeg / webp quality, 1..100 (default: {DEFAULT_QUALITY}); refused with png")

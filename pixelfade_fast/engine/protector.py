@@ -67,11 +67,13 @@ class Protector:
     """Protects batches of pixel images with ``model``; use as a context manager (the model is frozen inside:
     eval mode, no weight gradients; its settings are restored on exit). ``space``: the input space of the images
     it is given (default: the model's, ``InputSpace.of(model)``); ``InputSpace.identity()`` for images already
-    normalised for the model."""
+    normalised for the model. ``stored_as``: the storage format whose stand-in every step measures the loss
+    through (engine/jpeg_surrogate.py); ``codec``: another differentiable pixels -> decoded pixels map instead."""
 
     def __init__(self, model: nn.Module, config: FadeConfig | None = None, *, backend: str | None = "auto",
                  acceleration: Acceleration | None = None, observer: Observer | None = None,
-                 space: InputSpace | None = None, stored_as: StorageFormat | None = None) -> None:
+                 space: InputSpace | None = None, stored_as: StorageFormat | None = None,
+                 codec: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         config = config or FadeConfig()
         if not isinstance(config, FadeConfig):
             raise TypeError(f"config must be a FadeConfig, got {type(config).__name__}")
@@ -85,8 +87,9 @@ class Protector:
         self.backend = _backend.resolve(backend, self.device)
         self.options = (acceleration or Acceleration()).resolved(self.device)
         self.observer = observer
-        # pixels -> the decoded stored pixels (differentiable): every step measures the loss through it
-        self.codec = surrogate_for(stored_as, self.device)
+        # pixels -> the decoded stored pixels (differentiable): every step measures the loss through it (``codec``
+        # given: that map, e.g. the stand-in corrected to the real codec's value; else ``stored_as``'s stand-in)
+        self.codec = codec if codec is not None else surrogate_for(stored_as, self.device)
         self.space = space or InputSpace.of(model, 3)
         self._step = fused_step(self.backend, self.device)
         self._prepared: PreparedModel | None = None

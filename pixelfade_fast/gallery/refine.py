@@ -2,8 +2,9 @@
 
 Each missed image continues from its protected image towards its original's features with CO-only steps (8-bit
 quantised, as in the run's closing steps), each image stopping once it is below its ε. No pixel is replaced, so
-no noise is drawn and the seed is not needed. A JPEG or WebP run's image continues from its decoded file, through
-the codec as the run protected it, and is judged by its file re-encoded at the quality it was stored at. An output
+no noise is drawn and the seed is not needed. A JPEG or WebP run's image continues from its decoded file, each
+step descending the real codec's estimate measured there (the run's fallback rounds, engine/stored.py, at their
+β), and is judged by its file re-encoded at the quality it was stored at. An output
 is replaced (atomically) only when its loss fell; then its manifest line is updated (the whole manifest rewritten
 atomically after each batch), with the steps added in ``refine_steps``. The model must be the run's (its digest,
 input size and mean/std are checked), and so must everything else the bits depend on (backend, speed options,
@@ -25,7 +26,7 @@ from .. import _backend
 from ..config import FadeConfig
 from ..data.images import load_image
 from ..engine import Acceleration, StoringProtector
-from ..engine.stored import fallback_policy
+from ..engine.stored import FALLBACK_BETA, co_only_config
 from ..feature_model import model_device
 from ..input_space import InputSpace
 from ..machine import device_name, torch_threads, usable_cpus
@@ -57,11 +58,14 @@ class RefineReport:
                 f"meet it, {self.missed - self.now_met} still do not; {self.seconds:.1f} s")
 
 
-def refine_config(run_config: dict, steps: int) -> FadeConfig:
+def refine_config(run_config: dict, steps: int, lossy: bool = False) -> FadeConfig:
     """The run's config as CO-only steps: one closing step for every image, then ``steps - 1`` for those still
-    above ε (the finish phase), quantised."""
-    return dataclasses.replace(FadeConfig(**run_config), steps=1, init_steps=0, final_steps=1,
-                               finish_steps=steps - 1, quantize=True)
+    above ε (the finish phase), quantised; for a lossy format at the real-codec fallback's β (engine/stored.py:
+    the run's β flips too many of the codec's roundings)."""
+    config = FadeConfig(**run_config)
+    if lossy:
+        config = dataclasses.replace(config, beta=FALLBACK_BETA)
+    return co_only_config(config, steps)
 
 
 def refine_missed(model: nn.Module, in_dir: Path, out_dir: Path, *, steps: int, batch_size: int | None = None,
@@ -91,7 +95,7 @@ def refine_missed(model: nn.Module, in_dir: Path, out_dir: Path, *, steps: int, 
     log(f"{plural(len(missed), 'image')} missed epsilon in {out_dir}; up to {steps} CO-only steps each")
     if not missed:
         return report
-    config = refine_config(record.config, steps)
+    config = refine_config(record.config, steps, not recorded_storage(record).lossless)
     file_mode = default_file_mode()
     batch_size = batch_size or record.batch_size
     show = progress if progress is not None else sys.stderr.isatty()
@@ -106,7 +110,7 @@ def refine_missed(model: nn.Module, in_dir: Path, out_dir: Path, *, steps: int, 
             for quality, group in by_quality.items():
                 storage = recorded_storage(record).at_quality(quality)
                 with StoringProtector(model, config, storage, backend=backend or record.backend,
-                                      acceleration=acceleration, fallback=False) as protector:
+                                      acceleration=acceleration, from_files=True) as protector:
                     for first in range(0, len(group), batch_size):
                         names = group[first:first + batch_size]
                         _refine_batch(protector, in_real, out_real, names, entries, size, steps, file_mode, report)
@@ -130,12 +134,13 @@ def _check_same_setup(model: nn.Module, record: RunRecord, backend: str | None, 
     except (RuntimeError, ValueError) as error:
         raise GalleryError(str(error)) from None
     space = InputSpace.of(model).to_json()
+    # the encoder settings of now against the run's; its fallback bounds stay as recorded (refine takes none)
     now = dataclasses.replace(record, model_digest=state_digest(model), input_size=list(model.input_size),
                               mean=space["mean"], std=space["std"], backend=resolved, device=device.type,
                               device_name=device_name(device), torch_version=torch.__version__,
                               acceleration=acceleration.resolved(device).to_dict(),
                               cpu_threads=threads or record.cpu_threads or usable_cpus(),
-                              storage=recorded_storage(record).settings() | fallback_policy(recorded_storage(record)))
+                              storage=record.storage and record.storage | recorded_storage(record).settings())
     model_hint = f" (--model {record.model_spec})" if record.model_spec else ""
     check_same_run(record, now, "refine needs the run's model and settings",
                    f"Refine with the run's model{model_hint} and settings")
