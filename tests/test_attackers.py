@@ -141,7 +141,8 @@ def test_the_gan_and_identity_terms_reach_the_generator_through_the_frozen_model
 
 def test_the_adversarial_sizes_are_the_strong_u_net_with_a_small_late_gan_and_identity_term():
     cpu, full = ATTACKER_SIZE_PRESETS["cpu"].adversarial, ATTACKER_SIZE_PRESETS["full"].adversarial
-    assert cpu.generator == attack_preset("strong")  # the report's U-Net, its loss, schedule and augmentation
+    # the report's U-Net, its loss, schedule and augmentation, in batches of 8
+    assert cpu.generator == attack_preset("strong", batch_size=8)
     assert (cpu.discriminator_filters, cpu.discriminator_layers) == (16, 3)
     assert full.generator == attack_preset("strong", width=64, epochs=100, crop=None)
     assert (full.discriminator_filters, full.discriminator_layers) == (64, 3)
