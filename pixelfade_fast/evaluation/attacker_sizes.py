@@ -10,8 +10,9 @@ recovered blur on CUHK01 2.1 dB below the same generator with L1 alone; on our U
 at pix2pix's weight from the first step cost 0.7 dB, the identity term at 0.1 cost 0.07 dB and 0.014 SSIM, and
 GAN 0.002 with identity 0.03 after half the steps cost nothing (docs/results/attack_strength.md). ``cpu`` is the
 ``strong`` preset (residual U-Net, L1 + (1 − SSIM), one-cycle AdamW, 24 epochs on random 128x64 crops with flips)
-in batches of 8 (twice the steps of ``strong``'s 16 for about 1.2x the time: +0.2 dB on blur at 400 images) against
-a 16-filter 3-layer PatchGAN: about 10 minutes for 400 training images at 128x64 on one loaded CPU thread.
+in batches of 8 (twice the steps of ``strong``'s 16 for about 1.2x the time; on blur from 400 images +0.2 dB for
+reconstruction alone, +0.08 dB with the two terms) against a 16-filter 3-layer PatchGAN: about 10 minutes of one
+CPU thread for 400 training images at 128x64.
 ``full`` is the same design scaled up for a GPU (U-Net width 64, 100 epochs on whole images in batches of 16,
 pix2pix's 64-filter PatchGAN), not pix2pix's published settings: an attacker is worth running for being the
 strongest we can build, and pix2pix's published GAN scores below reconstruction alone on PSNR and SSIM, the
