@@ -10,11 +10,11 @@ from pixelfade_fast.evaluation import attackers as registry
 from pixelfade_fast.evaluation.adversarial_attack import AdversarialTerms, identity_loss
 from pixelfade_fast.evaluation.attack import prior_floor, score_images, train_recovery
 from pixelfade_fast.evaluation.attack_settings import attack_preset
-from pixelfade_fast.evaluation.attacker_sizes import ATTACKER_SIZE_PRESETS, DecoderSize
+from pixelfade_fast.evaluation.attacker_sizes import ATTACKER_SIZE_PRESETS
 from pixelfade_fast.evaluation.authors_attack import authors_metric, minmax_rescaled, recover, train_generator
 from pixelfade_fast.evaluation.feature_decoder import decode, train_decoder
 from pixelfade_fast.evaluation.pix2pix import PatchDiscriminator, UnetGenerator
-from pixelfade_fast.evaluation.privacy import psnr, ssim
+from pixelfade_fast.evaluation.privacy import psnr
 from pixelfade_fast.evaluation.unet import RecoveryUNet
 from pixelfade_fast.models import build_model
 from engine_models import smooth_images
