@@ -7,14 +7,15 @@ import torch
 
 from pixelfade_fast.engine import extract_features, frozen
 from pixelfade_fast.evaluation import attackers as registry
-from pixelfade_fast.evaluation.adversarial_attack import generator_losses, identity_loss
-from pixelfade_fast.evaluation.attack import prior_floor, score_images
+from pixelfade_fast.evaluation.adversarial_attack import AdversarialTerms, identity_loss
+from pixelfade_fast.evaluation.attack import prior_floor, score_images, train_recovery
 from pixelfade_fast.evaluation.attack_settings import attack_preset
-from pixelfade_fast.evaluation.attacker_sizes import ATTACKER_SIZE_PRESETS, DecoderSize
+from pixelfade_fast.evaluation.attacker_sizes import ATTACKER_SIZE_PRESETS
 from pixelfade_fast.evaluation.authors_attack import authors_metric, minmax_rescaled, recover, train_generator
 from pixelfade_fast.evaluation.feature_decoder import decode, train_decoder
 from pixelfade_fast.evaluation.pix2pix import PatchDiscriminator, UnetGenerator
-from pixelfade_fast.evaluation.privacy import psnr, ssim
+from pixelfade_fast.evaluation.privacy import psnr
+from pixelfade_fast.evaluation.unet import RecoveryUNet
 from pixelfade_fast.models import build_model
 from engine_models import smooth_images
 
@@ -105,36 +106,87 @@ def test_the_authors_attack_recovers_an_identity_protection_and_not_noise(split)
         train_generator(None, train, size)
 
 
-def test_the_identity_loss_reaches_the_generator_through_the_frozen_model(split, model):
+def test_the_gan_and_identity_terms_reach_the_generator_through_the_frozen_model_after_the_warmup(split, model):
     train, _ = split
-    size = dataclasses.replace(TINY.adversarial, l1_weight=0.0)
-    generator, discriminator = UnetGenerator(downsamplings=4, filters=4), PatchDiscriminator(filters=4, layers=1)
+    size = TINY.adversarial
+    torch.manual_seed(0)
+    generator = RecoveryUNet(width=4, depth=3)
+    terms = AdversarialTerms(model, size, torch.device("cpu"))
     inputs, target = torch.rand(train[:4].shape), train[:4]
-    target_features = extract_features(model, target)
+    recovered = generator(inputs)
     with frozen(model):
-        losses = generator_losses(generator, discriminator, model, inputs, target, target_features, size)
-        losses["identity"].backward()
+        parts = terms.terms(inputs, recovered, target)
+        parts["identity"].backward(retain_graph=True)
         # identical features give no identity loss
-        assert float(identity_loss(model, target, target_features)) == pytest.approx(0.0, abs=1e-6)
-    grads = [p.grad for p in generator.parameters() if p.grad is not None]
-    assert len(grads) == len(list(generator.parameters())) and sum(float(g.abs().sum()) for g in grads) > 0
-    assert all(p.grad is None for p in model.parameters())
-    assert float(losses["identity"]) > 0.01
-    # the term is in the total with its weight (L1 weighed 0 here)
-    assert float(losses["total"]) == pytest.approx(float(losses["gan"] + size.identity_weight * losses["identity"]),
-                                                   rel=1e-6)
+        assert float(identity_loss(model, target, extract_features(model, target))) == pytest.approx(0.0, abs=1e-6)
+        grads = [p.grad for p in generator.parameters() if p.grad is not None]
+        assert len(grads) == len(list(generator.parameters())) and sum(float(g.abs().sum()) for g in grads) > 0
+        assert all(p.grad is None for p in model.parameters())
+        assert float(parts["identity"].detach()) > 0.01 and float(parts["gan"].detach()) > 0
+        # during the warm-up: no term, but the discriminator trains
+        before = [p.detach().clone() for p in terms.discriminator.parameters()]
+        total = 10
+        warm = terms(int(size.warmup * total) - 1, total, inputs, recovered, target)
+        assert float(warm) == 0.0 and not warm.requires_grad
+        assert any(not torch.equal(b, p) for b, p in zip(before, terms.discriminator.parameters()))
+        # after it: both terms with their weights, on the discriminator it has just trained
+        after = terms(int(size.warmup * total), total, inputs, recovered, target)
+        now = terms.terms(inputs, recovered, target)
+    expected = size.adversarial_weight * now["gan"] + size.identity_weight * now["identity"]
+    assert float(after.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+    generator.zero_grad()
+    after.backward()
+    assert sum(float(p.grad.abs().sum()) for p in generator.parameters()) > 0
 
 
-def test_the_adversarial_attacker_trains_and_its_model_stays_untouched(split, model):
+def test_the_adversarial_sizes_are_the_strong_u_net_with_a_small_late_gan_and_identity_term():
+    cpu, full = ATTACKER_SIZE_PRESETS["cpu"].adversarial, ATTACKER_SIZE_PRESETS["full"].adversarial
+    # the report's U-Net, its loss, schedule and augmentation, in batches of 8
+    assert cpu.generator == attack_preset("strong", batch_size=8)
+    assert (cpu.discriminator_filters, cpu.discriminator_layers) == (16, 3)
+    assert full.generator == attack_preset("strong", width=64, epochs=100, crop=None)
+    assert (full.discriminator_filters, full.discriminator_layers) == (64, 3)
+    for size in (cpu, full):
+        assert (size.adversarial_weight, size.identity_weight, size.warmup) == (0.002, 0.03, 0.5)
+
+
+def test_train_recovery_adds_the_auxiliary_loss_at_every_step_and_nothing_else(split):
+    train, _ = split
+    settings = attack_preset("tiny", epochs=2, width=8, max_pairs=None)
+    calls = []
+
+    def nothing(step, total, inputs, recovered, target):
+        calls.append((step, total, inputs.shape, recovered.shape, target.shape))
+        return 0.0 * recovered.sum()
+
+    plain = train_recovery(train, train, settings)
+    same = train_recovery(train, train, settings, auxiliary=nothing)
+    steps = 2 * train.shape[0] // settings.batch_size
+    assert [c[:2] for c in calls] == [(step, steps) for step in range(steps)]
+    assert all(c[2] == c[3] == c[4] == (settings.batch_size, 3, 32, 16) for c in calls)
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), same.state_dict().values()))
+    darker = train_recovery(train, train, settings, auxiliary=lambda step, total, i, recovered, t: recovered.mean())
+    assert float(recover(darker, train).mean()) < float(recover(plain, train).mean()) - 0.05
+
+
+def test_the_adversarial_attacker_recovers_an_identity_protection_not_noise_and_leaves_its_model(split, model):
     train, test = split
     before = {k: v.clone() for k, v in model.state_dict().items()}
     floor = prior_floor(train, test, attack_preset("tiny", epochs=1, width=8))
     job = registry.AttackJob(train, test, test, attack_preset("tiny"), floor, protected_train=train,
                              models={"authorised": model}, size="tiny")
-    result = registry.ATTACKERS["adversarial"].recover(job)
-    assert result["recovered"].shape == (8, 3, 32, 16) and result["psnr"] > floor["attackers"]["mean"]["psnr"]
+    known = registry.ATTACKERS["adversarial"].recover(job)
+    generator = torch.Generator().manual_seed(9)
+    noise = dataclasses.replace(job, protected_train=torch.rand(train.shape, generator=generator),
+                                protected_test=torch.rand(test.shape, generator=generator))
+    blind = registry.ATTACKERS["adversarial"].recover(noise)
+    assert known["recovered"].shape == (8, 3, 32, 16)
+    assert known["psnr"] > blind["psnr"] + 3.0 and known["ssim"] > blind["ssim"] + 0.2, (known, blind)
+    assert known["psnr"] > floor["attackers"]["mean"]["psnr"] + 3.0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.requires_grad for p in model.parameters())
+    # deterministic on the CPU
+    assert registry.ATTACKERS["adversarial"].recover(job)["psnr"] == known["psnr"]
     with pytest.raises(ValueError, match="needs the other Re-ID model.*--attacker-model"):
         registry.ATTACKERS["adversarial_other"].recover(job)
 

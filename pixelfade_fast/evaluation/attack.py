@@ -29,6 +29,9 @@ from .unet import RecoveryUNet
 
 EVAL_BATCH = 64
 ProtectFn = Callable[[torch.Tensor], torch.Tensor]
+# A loss added to the reconstruction loss at each training step: (step, total steps, inputs, recovered, target)
+# -> a scalar tensor (the adversarial attacker's GAN and identity terms; it may train its own networks meanwhile).
+AuxiliaryLoss = Callable[[int, int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _check_images(name: str, images: torch.Tensor, channels: int | None = None) -> None:
@@ -109,7 +112,8 @@ def shuffled_batches(count: int, batch_size: int, epochs: int, seed: int, min_si
 
 def train_recovery(protected_train: torch.Tensor | None, original_train: torch.Tensor, settings: AttackSettings, *,
                    seed: int = 0, device: str | torch.device | None = None, progress: ProgressArg = False,
-                   noise_train: torch.Tensor | None = None, protect_fn: ProtectFn | None = None) -> RecoveryUNet:
+                   noise_train: torch.Tensor | None = None, protect_fn: ProtectFn | None = None,
+                   auxiliary: AuxiliaryLoss | None = None) -> RecoveryUNet:
     """Train a RecoveryUNet to map protected pixels [N, 3, H, W] to the originals, sized by ``settings``.
 
     The attacker's inputs, one of:
@@ -118,6 +122,8 @@ def train_recovery(protected_train: torch.Tensor | None, original_train: torch.T
       shifts, colour jitter) is protected afresh, so each augmentation gives an exact pair.
     - neither: the information-free floor (fresh uniform noise inputs every batch; originals flipped/shifted).
     noise_train: η of each training image (the known-noise attacker, 6 input channels; needs protected_train).
+    auxiliary: a loss added to the reconstruction loss at every step (``AuxiliaryLoss``), on the same augmented
+    batch the U-Net trains on.
     seed fixes the initial weights, the order, the augmentations and the floor's noise: on CPU a rerun gives
     the same weights. Tensors may live on the CPU while training runs on ``device`` (default: the originals').
     """
@@ -165,7 +171,10 @@ def train_recovery(protected_train: torch.Tensor | None, original_train: torch.T
             else:
                 inputs = apply_crops(inputs, corners, crop)
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-            loss = _loss(net(inputs), target, settings)
+            recovered = net(inputs)
+            loss = _loss(recovered, target, settings)
+            if auxiliary is not None:
+                loss = loss + auxiliary(epoch * batches + batch, total, inputs, recovered, target)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

@@ -191,7 +191,7 @@ def _adversarial(role: str) -> RecoverFn:
     def recover(job: AttackJob) -> dict:
         net = train_adversarial(job.protected_train, job.original_train, job.model(role), job.sizes().adversarial,
                                 seed=job.seed, device=job.device, protect_fn=job.protect_fn)
-        return scored(authors_attack.recover(net, job.protected_test).to(job.original_test.device), job.original_test)
+        return evaluate_recovery(net, job.protected_test, job.original_test, seed=job.seed, keep=KEEP)
     return recover
 
 
@@ -217,8 +217,8 @@ register_attacker(Attacker("authors", _authors, "the PixelFade authors' attack: 
                                                 "reported beside (--attacker-size)"))
 for _role, _suffix in (("authorised", ""), ("other", "_other")):
     register_attacker(Attacker(f"adversarial{_suffix}", _adversarial(_role),
-                               f"pix2pix generator + PatchGAN discriminator + identity loss through the {_role} "
-                               f"Re-ID model", needs_model=_role))
+                               f"the recovery U-Net + pix2pix's PatchGAN discriminator + an identity loss through "
+                               f"the {_role} Re-ID model, both after a reconstruction warm-up", needs_model=_role))
     register_attacker(Attacker(f"feature_decoder{_suffix}", _decoded(_role, clean=False),
                                f"a decoder from the {_role} model's features to images, learned on the attacker's "
                                f"public images, applied to f(protected); on f(original) it is the second floor",
