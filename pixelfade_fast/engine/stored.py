@@ -129,9 +129,10 @@ class StoringProtector:
     def __init__(self, model: nn.Module, config: FadeConfig, storage: StorageFormat, *, backend: str | None = "auto",
                  acceleration: Acceleration | None = None, fallback_rounds: int | None = None,
                  fallback: bool = True, from_files: bool = False) -> None:
-        """``fallback_rounds`` None: ``FALLBACK_ROUNDS``; ``fallback`` False: no fallback at all. ``from_files`` (``refine``, whose steps are the fallback): the
-        batches start from decoded stored files, and for a lossy format every step descends the real codec's
-        estimate measured there (one round, ``config``'s steps), without a fallback."""
+        """``fallback_rounds`` None: ``FALLBACK_ROUNDS``; ``fallback`` False: no fallback at all. ``from_files``
+        (``refine``, whose steps are the fallback): the batches start from decoded stored files, and for a lossy
+        format every step descends the real codec's estimate measured there (one round, ``config``'s steps),
+        without a fallback."""
         if not config.quantize:
             raise ValueError("protecting for storage quantises (the stored file is 8-bit): use "
                              "FadeConfig(quantize=True)")
@@ -255,8 +256,8 @@ def protect_for_storage(model: nn.Module, images: torch.Tensor, storage: Storage
                         fallback_rounds: int | None = None) -> StoredResult:
     """``protect()`` for images that will be stored as ``storage``: every figure is of the decoded file (see the
     module doc). ``config`` is quantised (default: FadeConfig(quantize=True)); the other arguments are
-    ``protect()``'s; ``fallback_rounds``: the bound of the real-codec rounds (0: none; None: ``FALLBACK_ROUNDS``). With PNG the images and
-    losses are ``protect()``'s with a quantising config."""
+    ``protect()``'s; ``fallback_rounds``: the bound of the real-codec rounds (0: none; None: ``FALLBACK_ROUNDS``).
+    With PNG the images and losses are ``protect()``'s with a quantising config."""
     config = dataclasses.replace(config or FadeConfig(), quantize=True)
     check_images(images, model)
     check_batch_size(batch_size)
