@@ -150,3 +150,16 @@ def test_the_recoveries_figure_shows_each_attackers_images_in_its_panel(tmp_path
     assert path.stat().st_size > 5_000 and darkest == 0  # the black strip is drawn
     with pytest.raises(ValueError, match="at least one method"):
         figures.recoveries_figure({}, tmp_path / "none.png")
+
+
+def test_every_row_of_the_recoveries_figure_is_labelled_when_its_first_panel_is_empty(tmp_path, monkeypatch):
+    # --hide-originals leaves blur's "protected" panel empty; its row must still name the method.
+    drawn = []
+    real_save = figures._save
+    monkeypatch.setattr(figures, "_save", lambda figure, path: (drawn.append(figure), real_save(figure, path))[1])
+    strip = torch.rand(2, 3, 32, 16)
+    rows = {"pixelfade": {"protected": (strip, "9.00 / 0.010", False), "U-Net": (strip, "13.00 / 0.300", True)},
+            "blur": {"U-Net": (strip, "20.00 / 0.600", True)}}
+    figures.recoveries_figure(rows, tmp_path / "recoveries.png")
+    labelled = [axes.get_ylabel() for axes in drawn[0].axes if axes.axison and axes.get_ylabel()]
+    assert labelled == ["pixelfade", "blur"]

@@ -182,8 +182,9 @@ def recoveries_figure(rows: dict[str, dict[str, tuple]], path: Path, *, title: s
                 axes.set_ylabel(method, fontsize=8)
             if row == 0:
                 axes.set_title(label, fontsize=8)
-            if label not in cells:
-                axes.axis("off")
+            if label not in cells:  # an empty panel: no frame, but the row keeps its method's label
+                for spine in axes.spines.values():
+                    spine.set_visible(False)
                 continue
             images, caption, winner = cells[label]
             strip = images.clamp(0, 1).permute(2, 0, 3, 1).reshape(height, -1, 3).numpy()
